@@ -1,0 +1,79 @@
+"""Readers: trace files in, :class:`FrameBatch` es out.
+
+The format is sniffed from the (decompressed) content, never from the file
+name.  :func:`open_reader` returns a reader whose ``info`` is filled as the
+file is read and whose ``batches()`` yields frames; faults found on the way
+are appended to ``info.errors`` after every whole record before them has been
+yielded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Protocol
+
+from tracedoc.errors import TraceFormatError
+from tracedoc.read import pcap, pcapng
+from tracedoc.read.batch import FrameBatch
+from tracedoc.read.info import InterfaceInfo, TraceInfo
+from tracedoc.read.source import ChunkReader, DEFAULT_CHUNK, open_stream
+
+
+class Reader(Protocol):
+    info: TraceInfo
+
+    def batches(self) -> Iterator[FrameBatch]: ...
+
+
+# Format sniffers, tried in order; each looks at the first decompressed bytes.
+FORMATS = [
+    ("pcap", pcap.sniff, pcap.PcapReader),
+    ("pcapng", pcapng.sniff, pcapng.PcapngReader),
+]
+
+
+class _Closing:
+    """Wraps a reader so the underlying stream is closed when iteration ends."""
+
+    def __init__(self, reader: Reader, chunks: ChunkReader) -> None:
+        self._reader = reader
+        self._chunks = chunks
+        self.info = reader.info
+
+    def batches(self) -> Iterator[FrameBatch]:
+        try:
+            yield from self._reader.batches()
+        finally:
+            self._chunks.close()
+
+
+def open_reader(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -> Reader:
+    """Open a trace file and return its reader.
+
+    Raises :class:`TraceFormatError` when the file cannot be opened or its
+    format is not recognised; damage found later is reported in
+    ``reader.info.errors``.
+    """
+    stream, comp, size = open_stream(path)
+    chunks = ChunkReader(stream, chunk_size)
+    info = TraceInfo(path=os.fspath(path), compression=comp, file_size=size)
+    chunks.fill(64)
+    if chunks.stream_error is not None:
+        chunks.close()
+        raise chunks.stream_error
+    head = chunks.buf[:64]
+    if not head:
+        chunks.close()
+        raise TraceFormatError(f"{os.fspath(path)}: empty file", 0)
+    for _name, sniff, cls in FORMATS:
+        if sniff(head):
+            return _Closing(cls(chunks, info), chunks)
+    chunks.close()
+    what = f" ({comp}-compressed)" if comp else ""
+    raise TraceFormatError(
+        f"{os.fspath(path)}: not a capture file tracedoc knows{what}: "
+        f"first bytes {head[:8].hex(' ')} match no pcap, pcapng or CTRACE signature", 0)
+
+
+__all__ = ["FrameBatch", "InterfaceInfo", "Reader", "TraceInfo", "open_reader"]
