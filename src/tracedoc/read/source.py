@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 from typing import BinaryIO
@@ -34,19 +35,57 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
+class CountingFile(io.RawIOBase):
+    """The raw file, counting bytes read (progress for compressed input too)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        n = self.f.readinto(b)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
 def open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, int]:
-    """Open ``path`` and return (decompressed stream, compression, file size)."""
+    """Open ``path`` and return (decompressed stream, compression, file size).
+
+    The stream has an attribute ``raw_counter`` (a :class:`CountingFile`)
+    whose ``count`` is the number of file bytes consumed so far."""
     try:
-        raw = open(path, "rb")
+        raw = CountingFile(open(path, "rb"))  # type: ignore[assignment]
     except FileNotFoundError:
         raise TraceFormatError(f"{os.fspath(path)}: no such file") from None
     except IsADirectoryError:
         raise TraceFormatError(f"{os.fspath(path)}: is a directory") from None
     except PermissionError:
         raise TraceFormatError(f"{os.fspath(path)}: permission denied") from None
-    size = os.fstat(raw.fileno()).st_size
+    size = os.fstat(raw.f.fileno()).st_size
     head = raw.read(8)
     raw.seek(0)
+    raw.count = 0
     comp = sniff_compression(head)
     stream: BinaryIO
     if comp == "gzip":
@@ -58,8 +97,24 @@ def open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, int
     elif comp == "zstd":
         stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[assignment]
     else:
-        stream = raw
+        stream = raw  # type: ignore[assignment]
+    try:
+        stream.raw_counter = raw  # type: ignore[attr-defined]
+    except AttributeError:  # zstd's reader has slots
+        stream = _WithCounter(stream, raw)  # type: ignore[assignment]
     return stream, comp, size
+
+
+class _WithCounter:
+    def __init__(self, stream: BinaryIO, counter: CountingFile) -> None:
+        self._s = stream
+        self.raw_counter = counter
+
+    def read(self, n: int = -1) -> bytes:
+        return self._s.read(n)
+
+    def close(self) -> None:
+        self._s.close()
 
 
 class ChunkReader:

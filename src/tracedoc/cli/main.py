@@ -1,0 +1,261 @@
+"""The ``tracedoc`` command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import pyarrow as pa
+
+from tracedoc.errors import TracedocError
+
+EXIT_TRACE_ERROR = 1
+EXIT_INTERNAL = 3
+
+
+class _Group(click.Group):
+    """Turns every tracedoc error into one line on stderr and an exit code,
+    never a traceback (set TRACEDOC_DEBUG=1 to see one)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TracedocError as e:
+            click.echo(f"tracedoc: error: {e}", err=True)
+            sys.exit(EXIT_TRACE_ERROR)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except BrokenPipeError:
+            # `tracedoc fields big.pcap | head`: the reader went away.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        except Exception as e:  # anything else is a bug: say so in one line
+            if os.environ.get("TRACEDOC_DEBUG"):
+                raise
+            click.echo(f"tracedoc: internal error: {type(e).__name__}: {e} "
+                       f"(please report it; TRACEDOC_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="tracedoc")
+def main() -> None:
+    """Diagnose network problems from packet traces."""
+
+
+def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for long reads (only on a terminal)."""
+    from contextlib import nullcontext
+
+    if not enabled or not sys.stderr.isatty():
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _iter_with_progress(trace, bar) -> Iterator[pa.RecordBatch]:  # type: ignore[no-untyped-def]
+    if bar is None:
+        yield from trace.iter_packets()
+        return
+    task = bar.add_task("read", total=trace.info.file_size or None)
+
+    def cb(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total or None)
+
+    yield from trace.iter_packets(cb)
+
+
+def _finish(trace) -> None:  # type: ignore[no-untyped-def]
+    """Report damage found while reading; exit non-zero if there was any."""
+    if trace.info.errors:
+        for e in trace.info.errors:
+            click.echo(f"tracedoc: error: {trace.path}: {e}", err=True)
+        sys.exit(EXIT_TRACE_ERROR)
+
+
+# -- info -------------------------------------------------------------------
+
+def _iso(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
+def info(file: str, as_json: bool) -> None:
+    """Facts about a trace file, like capinfos."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    import tracedoc
+    from tracedoc.read.linktypes import linktype_name
+
+    trace = tracedoc.open(file)
+    packets = 0
+    nbytes = 0
+    first = last = None
+    malformed = 0
+    anomaly_kinds: dict[str, int] = {}
+    linktypes: dict[int, int] = {}
+    comments = 0
+    with _progress(True) as bar:
+        for b in _iter_with_progress(trace, bar):
+            n = b.num_rows
+            if n == 0:
+                continue
+            packets += n
+            ts = b.column("frame.time_epoch").to_numpy()
+            lo, hi = int(ts.min()), int(ts.max())
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+            nbytes += int(pc.sum(b.column("frame.len")).as_py() or 0)
+            lt = b.column("frame.linktype").to_numpy()
+            for v, c in zip(*np.unique(lt, return_counts=True)):
+                linktypes[int(v)] = linktypes.get(int(v), 0) + int(c)
+            mal = b.column("_ws.malformed")
+            malformed += n - mal.null_count
+            if mal.null_count < n:
+                for s in mal.drop_null().to_pylist():
+                    kind = s.rsplit(" (offset", 1)[0]
+                    anomaly_kinds[kind] = anomaly_kinds.get(kind, 0) + 1
+            comments += n - b.column("frame.comment").null_count
+    inf = trace.info
+    duration = (last - first) / 1e9 if first is not None and last is not None else None
+    facts: dict[str, Any] = {
+        "file": trace.path,
+        "format": inf.format,
+        "compression": inf.compression,
+        "byte_order": inf.byte_order,
+        "version": inf.version,
+        "file_size": inf.file_size,
+        "sections": inf.sections,
+        "packets": packets,
+        "bytes": nbytes,
+        "link_types": [{"linktype": k, "name": linktype_name(k), "packets": v} for k, v in sorted(linktypes.items())],
+        "interfaces": [i.to_json() for i in inf.interfaces],
+        "first_time": _iso(first),
+        "last_time": _iso(last),
+        "duration": duration,
+        "comments": inf.comments,
+        "packet_comments": comments,
+        "blocks": inf.blocks,
+        "malformed_packets": malformed,
+        "anomalies": anomaly_kinds,
+        "errors": [str(e) for e in inf.errors],
+    }
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+    else:
+        _print_info(facts)
+    if inf.errors:
+        sys.exit(EXIT_TRACE_ERROR)
+
+
+def _print_info(f: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(show_header=False, box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    comp = f" ({f['compression']}-compressed)" if f["compression"] else ""
+    t.add_row("File", f["file"])
+    t.add_row("Format", f"{f['format']}{comp}, version {f['version']}, {f['byte_order']}-endian")
+    t.add_row("File size", f"{f['file_size']:,} bytes")
+    if f["sections"] > 1:
+        t.add_row("Sections", str(f["sections"]))
+    for i in f["interfaces"]:
+        name = f" {i['name']}" if i.get("name") else ""
+        t.add_row(f"Interface {i['id']}{name}", f"{i['linktype_name']} ({i['linktype']}), snaplen {i['snaplen']}")
+    t.add_row("Packets", f"{f['packets']:,}")
+    t.add_row("Bytes on the wire", f"{f['bytes']:,}")
+    t.add_row("First packet", str(f["first_time"]))
+    t.add_row("Last packet", str(f["last_time"]))
+    if f["duration"] is not None:
+        t.add_row("Duration", f"{f['duration']:.6f} s")
+    for c in f["comments"]:
+        t.add_row("Comment", c)
+    if f["packet_comments"]:
+        t.add_row("Packet comments", str(f["packet_comments"]))
+    if f["blocks"]:
+        t.add_row("Blocks", ", ".join(f"{k} {v}" for k, v in sorted(f["blocks"].items())))
+    t.add_row("Malformed packets", str(f["malformed_packets"]))
+    for k, v in sorted(f["anomalies"].items(), key=lambda kv: -kv[1]):
+        t.add_row("", f"{v} x {k}")
+    for e in f["errors"]:
+        t.add_row("[red]Damage[/red]", f"[red]{e}[/red]")
+    con.print(t)
+
+
+# -- fields -----------------------------------------------------------------
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-e", "fields", multiple=True, required=True, metavar="FIELD",
+              help="Field to print (Wireshark name); repeat for more.")
+@click.option("-E", "options", multiple=True, metavar="OPT=VAL",
+              help="header=y|n, separator=/t|/s|C, quote=d|s|n, occurrence=f|l|a, aggregator=C")
+def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None:
+    """Print fields, one line per frame, as `tshark -T fields` does."""
+    import tracedoc
+    from tracedoc.cli.fields_cmd import check_fields, parse_options, stdout_binary, write_fields
+
+    names = list(fields)
+    check_fields(names)
+    opts = parse_options(options)
+    trace = tracedoc.open(file)
+    out = stdout_binary()
+    with _progress(True) as bar:
+        write_fields(_iter_with_progress(trace, bar), names, opts, out)
+    out.flush()
+    _finish(trace)
+
+
+# -- summary ----------------------------------------------------------------
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--local", "local", metavar="CIDR", help="The local side (address or network).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", type=int, default=None, help="Show at most N packets.")
+def summary(file: str, local: str | None, fmt: str, limit: int | None) -> None:
+    """The Packet Summary: one line per packet, oriented to the local side."""
+    import tracedoc
+    from tracedoc.analyze.summary import infer_local, summary as build
+    from tracedoc.cli.render import render_summary
+
+    if local:
+        import ipaddress
+
+        try:
+            ipaddress.ip_network(local, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"'{local}' is not an IP address or network", param_hint="--local")
+    trace = tracedoc.open(file)
+    with _progress(True) as bar:
+        batches = list(_iter_with_progress(trace, bar))
+    from tracedoc.decode.table import SCHEMA
+
+    tbl = pa.Table.from_batches(batches, schema=SCHEMA)
+    if limit is not None:
+        tbl = tbl.slice(0, max(limit, 0))
+    side = infer_local(tbl, local)
+    rows = build(tbl, side)
+    render_summary(rows, side, fmt)
+    _finish(trace)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Which decoder takes which packets: every binding in one place.
+
+``linktype`` maps a record's LINKTYPE_ value, ``ethertype`` an Ethernet type
+(also used for SLL protocols, VLAN, SNAP, GRE, PPP and the version nibble of
+raw IP), ``ipproto`` an IP protocol / IPv6 next-header value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tracedoc.decode import (arp, eth, gre, icmp, icmpv6, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
+                             udp, vlan)
+from tracedoc.decode.context import Ctx
+from tracedoc.decode.layer import Layer, Next
+
+Dissector = Callable[[Ctx, Layer], list[Next]]
+
+LINKTYPE: dict[int, Dissector] = {
+    0: null.dissect,          # NULL
+    1: eth.dissect,           # ETHERNET
+    9: ppp.ppp_hdlc,          # PPP
+    12: raw.by_version,       # DLT_RAW on some BSDs
+    14: raw.by_version,       # DLT_RAW on OpenBSD
+    50: ppp.ppp_hdlc,         # PPP_HDLC
+    101: raw.by_version,      # RAW
+    104: ppp.cisco_hdlc,      # C_HDLC
+    108: null.dissect_loop,   # LOOP
+    113: sll.dissect,         # LINUX_SLL
+    228: raw.ipv4,            # IPV4
+    229: raw.ipv6,            # IPV6
+    276: sll.dissect2,        # LINUX_SLL2
+}
+
+ETHERTYPE: dict[int, Dissector] = {
+    0x0800: ipv4.dissect,
+    0x0806: arp.dissect,
+    0x86DD: ipv6.dissect,
+    0x8100: vlan.dissect,     # 802.1Q
+    0x88A8: vlan.dissect,     # 802.1ad
+    0x9100: vlan.dissect,     # pre-standard QinQ
+    0x8847: mpls.dissect,
+    0x8848: mpls.dissect,
+    0x8864: ppp.pppoe_session,
+    0x6558: eth.dissect,      # transparent Ethernet bridging (GRE)
+    0x880B: ppp.ppp_hdlc,     # PPP in PPTP's GRE
+}
+
+IPPROTO: dict[int, Dissector] = {
+    1: icmp.dissect,
+    4: raw.ipv4,              # IP in IP
+    6: tcp.dissect,
+    17: udp.dissect,
+    41: raw.ipv6,             # IPv6 in IP
+    47: gre.dissect,
+    58: icmpv6.dissect,
+}
+
+TABLES: dict[str, dict[int, Dissector]] = {
+    "linktype": LINKTYPE,
+    "ethertype": ETHERTYPE,
+    "ipproto": IPPROTO,
+}
+
+# Modules whose FIELDS make up the packet table, in column order.
+PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp)
+# Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
+INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
+
+MAX_DEPTH = 24

@@ -1,0 +1,103 @@
+"""Decode frame batches into the packet table (Arrow)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from tracedoc.decode import frame
+from tracedoc.decode.context import Ctx
+from tracedoc.decode.dispatch import INNER_PROTOCOLS, MAX_DEPTH, PROTOCOLS, TABLES
+from tracedoc.decode.fields import INNER_PREFIX, Field
+from tracedoc.decode.layer import Layer, Next
+from tracedoc.decode.reassemble import Reassembler
+from tracedoc.read.batch import FrameBatch
+
+
+def all_fields() -> dict[str, Field]:
+    """Every column of the packet table, by name, in table order."""
+    out: dict[str, Field] = {f.name: f for f in frame.FIELDS}
+    for mod in PROTOCOLS:
+        for f in mod.FIELDS:
+            out[f.name] = f
+    for mod in INNER_PROTOCOLS:
+        for f in mod.FIELDS:
+            out[INNER_PREFIX + f.name] = f
+    return out
+
+
+FIELDS = all_fields()
+SCHEMA = pa.schema([pa.field(name, f.arrow_type, metadata={"type": f.type, "desc": f.desc})
+                    for name, f in FIELDS.items()])
+
+
+def run(ctx: Ctx, pending: list[Next]) -> None:
+    """Hand packets from decoder to decoder until none is left."""
+    while pending:
+        nx = pending.pop()
+        table = TABLES[nx.table]
+        ly = nx.layer
+        if len(ly.idx) == 0 or ly.depth > MAX_DEPTH:
+            continue
+        keys = nx.key
+        uniq = np.unique(keys)
+        for k in uniq.tolist():
+            fn = table.get(int(k))
+            if fn is None:
+                continue
+            part = ly if len(uniq) == 1 else ly.take(keys == k)
+            pending.extend(fn(ctx, part))
+
+
+class Decoder:
+    """Decodes the batches of one trace in order (IP reassembly keeps state
+    across batches)."""
+
+    def __init__(self) -> None:
+        self.reassembler = Reassembler()
+
+    def decode(self, batch: FrameBatch) -> pa.RecordBatch:
+        ctx = Ctx(batch)
+        n = len(batch)
+        rows = np.arange(n, dtype=np.int64)
+        run(ctx, [Next("linktype", batch.linktype.astype(np.uint32), Layer(rows, batch.offset.copy()))])
+        self.reassembler.feed(ctx, batch)
+        return self._assemble(ctx, batch)
+
+    def _assemble(self, ctx: Ctx, batch: FrameBatch) -> pa.RecordBatch:
+        n = len(batch)
+        cols = ctx.cols
+        arrays: list[pa.Array] = []
+        for name, f in FIELDS.items():
+            if name in cols.fields:
+                arrays.append(cols.arrow(name))
+            elif name == "frame.number":
+                arrays.append(pa.array(np.arange(batch.first_number, batch.first_number + n, dtype=np.uint64)))
+            elif name == "frame.time_epoch":
+                arrays.append(pa.array(batch.ts_ns, type=pa.int64()))
+            elif name == "frame.len":
+                arrays.append(pa.array(batch.origlen.astype(np.uint32)))
+            elif name == "frame.cap_len":
+                arrays.append(pa.array(batch.caplen.astype(np.uint32)))
+            elif name == "frame.interface_id":
+                iid = batch.interface_id
+                arrays.append(pa.array(iid.astype(np.uint32), mask=iid < 0))
+            elif name == "frame.linktype":
+                arrays.append(pa.array(batch.linktype.astype(np.uint32)))
+            elif name == "frame.offset":
+                arrays.append(pa.array(batch.record_offset.astype(np.uint64)))
+            elif name in batch.meta:
+                arrays.append(batch.meta[name].cast(f.arrow_type))
+            elif name == "_ws.malformed":
+                arrays.append(cols.anomaly_strings(ctx.start))
+            else:
+                arrays.append(pa.nulls(n, type=f.arrow_type))
+        return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+
+
+def decode_batches(batches: Iterable[FrameBatch]) -> Iterator[pa.RecordBatch]:
+    dec = Decoder()
+    for b in batches:
+        yield dec.decode(b)

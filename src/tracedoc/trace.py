@@ -1,0 +1,71 @@
+"""The Python API: ``tracedoc.open(path)`` -> :class:`Trace`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+
+from tracedoc.decode.table import SCHEMA, Decoder
+from tracedoc.read import open_reader
+from tracedoc.read.batch import FrameBatch
+from tracedoc.read.info import TraceInfo
+
+Progress = Callable[[int, int], None]
+"""Called with (file bytes consumed, file size) as reading goes on."""
+
+
+class Trace:
+    """One trace file.
+
+    ``info`` holds what the file says about itself (format, interfaces, ...);
+    it is complete, with ``info.errors``, once the frames have been read.
+    ``packets`` is the decoded packet table (read and decoded on first use);
+    :meth:`iter_packets` streams it batch by batch in bounded memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk_size: int | None = None) -> None:
+        self.path = os.fspath(path)
+        kw = {"chunk_size": chunk_size} if chunk_size else {}
+        self._reader = open_reader(self.path, **kw)
+        self.info: TraceInfo = self._reader.info
+        self._packets: pa.Table | None = None
+        self._used = False
+
+    def _fresh_reader(self):
+        if not self._used:
+            self._used = True
+            return self._reader
+        r = open_reader(self.path)
+        self.info = r.info
+        return r
+
+    def iter_frames(self, progress: Progress | None = None) -> Iterator[FrameBatch]:
+        reader = self._fresh_reader()
+        chunks = getattr(reader, "_chunks", None)
+        counter = getattr(getattr(chunks, "stream", None), "raw_counter", None)
+        for b in reader.batches():
+            if progress is not None and counter is not None:
+                progress(counter.count, self.info.file_size)
+            yield b
+
+    def iter_packets(self, progress: Progress | None = None) -> Iterator[pa.RecordBatch]:
+        dec = Decoder()
+        for b in self.iter_frames(progress):
+            yield dec.decode(b)
+
+    @property
+    def packets(self) -> pa.Table:
+        if self._packets is None:
+            self._packets = pa.Table.from_batches(list(self.iter_packets()), schema=SCHEMA)
+        return self._packets
+
+    @property
+    def errors(self) -> list[str]:
+        return [str(e) for e in self.info.errors]
+
+
+def open(path: str | os.PathLike[str]) -> Trace:  # noqa: A001 - the API's name
+    """Open a trace (pcap, pcapng, compressed or not)."""
+    return Trace(path)
