@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tracedoc.decode import (arp, eth, gre, icmp, icmpv6, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
-                             udp, vlan)
+                             tunnel, udp, vlan, wlan)
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
 
@@ -44,6 +44,21 @@ ETHERTYPE: dict[int, Dissector] = {
     0x8864: ppp.pppoe_session,
     0x6558: eth.dissect,      # transparent Ethernet bridging (GRE)
     0x880B: ppp.ppp_hdlc,     # PPP in PPTP's GRE
+    0x88BE: tunnel.erspan_i,  # ERSPAN type I/II (GRE)
+    0x22EB: tunnel.erspan_iii,
+    0x88E7: tunnel.pbb,       # 802.1ah
+    0xD28B: tunnel.arista,
+    0x8200: wlan.dissect,     # Aruba's GRE: 802.11 frames
+}
+
+# UDP destination or source port -> decoder of the payload, for the
+# encapsulations that carry packets again (the lower port is tried first,
+# as Wireshark does).
+UDPPORT: dict[int, Dissector] = {
+    2152: tunnel.gtp_u,
+    3544: tunnel.teredo,
+    4789: tunnel.vxlan,
+    6081: tunnel.geneve,
 }
 
 IPPROTO: dict[int, Dissector] = {
@@ -60,10 +75,11 @@ TABLES: dict[str, dict[int, Dissector]] = {
     "linktype": LINKTYPE,
     "ethertype": ETHERTYPE,
     "ipproto": IPPROTO,
+    "udpport": UDPPORT,
 }
 
 # Modules whose FIELDS make up the packet table, in column order.
-PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp)
+PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan)
 # Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
 INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import ipv4
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -42,6 +43,13 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         idx, pos = ly.idx, ly.pos
     w = ctx.u32(pos)
     ctx.put(VERSION, idx, (w >> 28).astype(np.uint8), px)
+    # Wireshark's IPv6 dissector also shows the version under ip.version.
+    ctx.put(ipv4.VERSION, idx, (w >> 28).astype(np.uint8), px)
+    bad_v = (w >> 28) != 6
+    if bad_v.any():
+        ctx.cols.anomaly(idx[bad_v], "ipv6", pos[bad_v], "bogus IPv6 version")
+        ly = ly.take(~bad_v)
+        idx, pos, w = ly.idx, ly.pos, w[~bad_v]
     ctx.put(TCLASS, idx, ((w >> 20) & 0xFF).astype(np.uint8), px)
     ctx.put(FLOW, idx, w & 0xFFFFF, px)
     plen = ctx.u16(pos + 4).astype(np.int64)

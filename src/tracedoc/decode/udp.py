@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -24,6 +26,17 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     ok = ctx.have(idx, pos, 8)
     if not ok.all() and not px:
         ctx.cols.anomaly(idx[~ok], "udp", pos[~ok], "UDP header truncated")
-    if not px:
-        ctx.put(PAYLOAD_OFF, idx[ok], (pos + 8 - ctx.start[idx])[ok].astype("u2"))
-    return []
+    if px:
+        return []
+    ctx.put(PAYLOAD_OFF, idx[ok], (pos + 8 - ctx.start[idx])[ok].astype("u2"))
+    # Encapsulations are found by port: the lower one first, as Wireshark does.
+    from tracedoc.decode.dispatch import UDPPORT
+
+    i, p = idx[ok], pos[ok]
+    sp, dp = ctx.u16(p), ctx.u16(p + 2)
+    lo, hi = np.minimum(sp, dp), np.maximum(sp, dp)
+    key = np.where(np.isin(lo, list(UDPPORT)), lo, np.where(np.isin(hi, list(UDPPORT)), hi, 0))
+    go = key != 0
+    if not go.any():
+        return []
+    return [Next("udpport", key[go].astype(np.uint32), Layer(i[go], p[go] + 8, None, px, ly.depth + 1))]

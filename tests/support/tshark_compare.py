@@ -1,0 +1,133 @@
+"""Compare ``tracedoc fields`` with ``tshark -T fields`` on one capture.
+
+Run as a script to list disagreements over the corpus:
+
+    python -m tests.support.tshark_compare [--field F] [--show N] [PATH ...]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+ISSUE2_FIELDS = """frame.number frame.time_epoch frame.len frame.cap_len frame.interface_id eth.src eth.dst
+eth.type vlan.id arp.opcode arp.src.hw_mac arp.src.proto_ipv4 arp.dst.proto_ipv4 ip.version ip.hdr_len
+ip.dsfield ip.len ip.id ip.flags.df ip.flags.mf ip.frag_offset ip.ttl ip.proto ip.checksum ip.src ip.dst
+ipv6.plen ipv6.nxt ipv6.hlim ipv6.src ipv6.dst tcp.srcport tcp.dstport tcp.seq_raw tcp.ack_raw tcp.hdr_len
+tcp.flags tcp.window_size_value tcp.len tcp.options.mss_val tcp.options.wscale.shift tcp.options.sack_perm
+udp.srcport udp.dstport udp.length icmp.type icmp.code icmpv6.type icmpv6.code""".split()
+
+
+@dataclass
+class Result:
+    path: str
+    frames_tshark: int = 0
+    frames_tracedoc: int = 0
+    pairs: int = 0
+    agree: int = 0
+    nonempty_pairs: int = 0
+    nonempty_agree: int = 0
+    by_field: Counter = field(default_factory=Counter)
+    examples: list = field(default_factory=list)
+    error: str | None = None
+
+
+def tshark_lines(path: str, fields: list[str]) -> list[list[str]]:
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    p = subprocess.run(cmd, capture_output=True, env=env, timeout=600)
+    text = p.stdout.decode("utf-8", "replace")
+    return [ln.split("\t") for ln in text.split("\n")[:-1]]
+
+
+def tracedoc_lines(path: str, fields: list[str]) -> tuple[list[list[str]], str | None]:
+    import tracedoc
+    from tracedoc.cli.fields_cmd import parse_options, write_fields
+    from tracedoc.errors import TracedocError
+
+    buf = io.BytesIO()
+    try:
+        t = tracedoc.open(path)
+        write_fields(t.iter_packets(), fields, parse_options(["occurrence=f"]), buf)
+        err = "; ".join(t.errors) or None
+    except TracedocError as e:
+        err = str(e)
+    text = buf.getvalue().decode("utf-8", "replace")
+    return [ln.split("\t") for ln in text.split("\n")[:-1]], err
+
+
+def compare(path: str, fields: list[str] = ISSUE2_FIELDS, max_examples: int = 5) -> Result:
+    r = Result(path)
+    ts = tshark_lines(path, fields)
+    td, r.error = tracedoc_lines(path, fields)
+    r.frames_tshark, r.frames_tracedoc = len(ts), len(td)
+    for i in range(max(len(ts), len(td))):
+        a = ts[i] if i < len(ts) else [""] * len(fields)
+        b = td[i] if i < len(td) else [""] * len(fields)
+        for j, name in enumerate(fields):
+            va = a[j] if j < len(a) else ""
+            vb = b[j] if j < len(b) else ""
+            r.pairs += 1
+            same = va == vb
+            r.agree += same
+            if va or vb:
+                r.nonempty_pairs += 1
+                r.nonempty_agree += same
+            if not same:
+                r.by_field[name] += 1
+                if len(r.examples) < max_examples:
+                    r.examples.append((i + 1, name, va, vb))
+    return r
+
+
+def compare_many(paths: list[str], fields: list[str] = ISSUE2_FIELDS, workers: int | None = None) -> list[Result]:
+    workers = workers or max(1, (os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers) as ex:
+        return list(ex.map(compare, paths, [fields] * len(paths), chunksize=4))
+
+
+def corpus_paths() -> list[str]:
+    from tests.support.corpus import DECODED_LINKTYPES, captures
+
+    return [str(c.path) for c in captures()
+            if c.tshark_reads and c.linktypes and c.linktypes <= DECODED_LINKTYPES and c.path.is_file()]
+
+
+def main(argv: list[str]) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("paths", nargs="*")
+    ap.add_argument("--show", type=int, default=40)
+    args = ap.parse_args(argv)
+    paths = args.paths or corpus_paths()
+    results = compare_many(paths)
+    pairs = sum(r.pairs for r in results)
+    agree = sum(r.agree for r in results)
+    ne = sum(r.nonempty_pairs for r in results)
+    nea = sum(r.nonempty_agree for r in results)
+    byf: Counter = Counter()
+    for r in results:
+        byf.update(r.by_field)
+    print(f"files {len(results)}  pairs {pairs}  agree {agree / max(pairs, 1):.5%}  "
+          f"non-empty pairs {ne}  agree {nea / max(ne, 1):.5%}")
+    print("by field:", byf.most_common(30))
+    worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)
+    for r in worst[: args.show]:
+        bad = r.nonempty_pairs - r.nonempty_agree
+        if not bad:
+            break
+        print(f"{bad:6d} {r.path} frames {r.frames_tshark}/{r.frames_tracedoc} {dict(r.by_field.most_common(4))}")
+        for ex in r.examples[:3]:
+            print("        ", ex)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
