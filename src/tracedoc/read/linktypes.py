@@ -71,5 +71,16 @@ def linktype_name(linktype: int) -> str:
     return LINKTYPE_NAMES.get(linktype, f"LINKTYPE_{linktype}")
 
 
+NO_DISSECTOR: frozenset[int] = frozenset({132, 164, 182, 281, 282, 284, 285})
+"""Registered link types no Wireshark dissector handles (tshark refuses
+files with them): JUNIPER_ES, JUNIPER_MONITOR, MFR and the DSA tag formats."""
+
+HIGHEST_REGISTERED = 300
+
+
 def is_known(linktype: int) -> bool:
-    return linktype in LINKTYPE_NAMES or linktype in (12, 14)
+    """Whether a file with this link type is readable (Wireshark's rule: a
+    registered LINKTYPE_ value some dissector claims)."""
+    if linktype in NO_DISSECTOR:
+        return False
+    return linktype in LINKTYPE_NAMES or linktype in (12, 14) or 0 <= linktype <= HIGHEST_REGISTERED
