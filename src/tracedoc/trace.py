@@ -50,8 +50,10 @@ class Trace:
                 progress(counter.count, self.info.file_size)
             yield b
 
-    def iter_packets(self, progress: Progress | None = None) -> Iterator[pa.RecordBatch]:
-        dec = Decoder()
+    def iter_packets(self, progress: Progress | None = None,
+                     columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Decoded batches (all columns, or only ``columns``)."""
+        dec = Decoder(columns)
         for b in self.iter_frames(progress):
             yield dec.decode(b)
 

@@ -28,6 +28,16 @@ def check_fields(names: Iterable[str]) -> None:
             raise FieldError(f"unknown field '{name}'{hint}")
 
 
+def needed_columns(names: list[str]) -> list[str]:
+    """The packet-table columns that printing ``names`` reads."""
+    cols = []
+    for name in names:
+        cols.append(name)
+        if INNER_PREFIX + name in FIELDS:
+            cols.append(INNER_PREFIX + name)
+    return cols
+
+
 def parse_options(opts: Iterable[str]) -> dict[str, str]:
     """``-E header=y`` style options, as tshark takes them."""
     out = {"header": "n", "separator": "\t", "quote": "n", "occurrence": "a", "aggregator": ","}

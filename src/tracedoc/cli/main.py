@@ -46,6 +46,9 @@ class _Group(click.Group):
 @click.version_option(package_name="tracedoc")
 def main() -> None:
     """Diagnose network problems from packet traces."""
+    from tracedoc import _malloc
+
+    _malloc.tune()
 
 
 def _progress(enabled: bool):  # type: ignore[no-untyped-def]
@@ -61,16 +64,16 @@ def _progress(enabled: bool):  # type: ignore[no-untyped-def]
                     console=Console(stderr=True), transient=True)
 
 
-def _iter_with_progress(trace, bar) -> Iterator[pa.RecordBatch]:  # type: ignore[no-untyped-def]
+def _iter_with_progress(trace, bar, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:  # type: ignore[no-untyped-def]
     if bar is None:
-        yield from trace.iter_packets()
+        yield from trace.iter_packets(columns=columns)
         return
     task = bar.add_task("read", total=trace.info.file_size or None)
 
     def cb(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total or None)
 
-    yield from trace.iter_packets(cb)
+    yield from trace.iter_packets(cb, columns=columns)
 
 
 def _finish(trace) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +94,7 @@ def _iso(ns: int | None) -> str | None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
 def info(file: str, as_json: bool) -> None:
     """Facts about a trace file, like capinfos."""
@@ -158,8 +161,7 @@ def info(file: str, as_json: bool) -> None:
         click.echo(json.dumps(facts, indent=2))
     else:
         _print_info(facts)
-    if inf.errors:
-        sys.exit(EXIT_TRACE_ERROR)
+    _finish(trace)
 
 
 def _print_info(f: dict[str, Any]) -> None:
@@ -202,7 +204,7 @@ def _print_info(f: dict[str, Any]) -> None:
 # -- fields -----------------------------------------------------------------
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("-e", "fields", multiple=True, required=True, metavar="FIELD",
               help="Field to print (Wireshark name); repeat for more.")
 @click.option("-E", "options", multiple=True, metavar="OPT=VAL",
@@ -210,7 +212,7 @@ def _print_info(f: dict[str, Any]) -> None:
 def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None:
     """Print fields, one line per frame, as `tshark -T fields` does."""
     import tracedoc
-    from tracedoc.cli.fields_cmd import check_fields, parse_options, stdout_binary, write_fields
+    from tracedoc.cli.fields_cmd import check_fields, needed_columns, parse_options, stdout_binary, write_fields
 
     names = list(fields)
     check_fields(names)
@@ -218,7 +220,7 @@ def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None
     trace = tracedoc.open(file)
     out = stdout_binary()
     with _progress(True) as bar:
-        write_fields(_iter_with_progress(trace, bar), names, opts, out)
+        write_fields(_iter_with_progress(trace, bar, needed_columns(names)), names, opts, out)
     out.flush()
     _finish(trace)
 
@@ -226,7 +228,7 @@ def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None
 # -- summary ----------------------------------------------------------------
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--local", "local", metavar="CIDR", help="The local side (address or network).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--limit", type=int, default=None, help="Show at most N packets.")

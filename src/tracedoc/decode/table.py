@@ -51,12 +51,34 @@ def run(ctx: Ctx, pending: list[Next]) -> None:
             pending.extend(fn(ctx, part))
 
 
+_NULLS: dict[pa.DataType, pa.Array] = {}
+
+
+def nulls(n: int, typ: pa.DataType) -> pa.Array:
+    """An all-null column: a slice of one shared array (no allocation)."""
+    arr = _NULLS.get(typ)
+    if arr is None or len(arr) < n:
+        arr = _NULLS[typ] = pa.nulls(max(n, 1 << 18), type=typ)
+    return arr.slice(0, n)
+
+
 class Decoder:
     """Decodes the batches of one trace in order (IP reassembly keeps state
-    across batches)."""
+    across batches).
 
-    def __init__(self) -> None:
+    ``columns`` limits the table to those columns (in that order); the
+    default is every column of :data:`SCHEMA`.
+    """
+
+    def __init__(self, columns: list[str] | None = None) -> None:
         self.reassembler = Reassembler()
+        if columns is None:
+            self.schema = SCHEMA
+        else:
+            unknown = [c for c in columns if c not in FIELDS]
+            if unknown:
+                raise KeyError(f"unknown columns: {unknown}")
+            self.schema = pa.schema([SCHEMA.field(c) for c in dict.fromkeys(columns)])
 
     def decode(self, batch: FrameBatch) -> pa.RecordBatch:
         ctx = Ctx(batch)
@@ -70,7 +92,8 @@ class Decoder:
         n = len(batch)
         cols = ctx.cols
         arrays: list[pa.Array] = []
-        for name, f in FIELDS.items():
+        for name in self.schema.names:
+            f = FIELDS[name]
             if name in cols.fields:
                 arrays.append(cols.arrow(name))
             elif name == "frame.number":
@@ -93,8 +116,8 @@ class Decoder:
             elif name == "_ws.malformed":
                 arrays.append(cols.anomaly_strings(ctx.start))
             else:
-                arrays.append(pa.nulls(n, type=f.arrow_type))
-        return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+                arrays.append(nulls(n, f.arrow_type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
 def decode_batches(batches: Iterable[FrameBatch]) -> Iterator[pa.RecordBatch]:
