@@ -40,9 +40,10 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     whole = ctx.have(idx, pos, 8 + 2 * (hln + pln))
     if not whole.all():
         ctx.cols.anomaly(idx[~whole], "arp", pos[~whole], "ARP addresses run past the captured data")
-    # Wireshark shows MACs for 6-byte hardware addresses and IPv4 for 4-byte
-    # protocol addresses of type IP (0x0800) or AX.25's (0xCC).
-    mac = whole & (hln == 6)
+    # Wireshark (packet-arp.c ARP_HW_IS_ETHER / ARP_PRO_IS_IPv4) shows MACs
+    # for 6-byte addresses of hardware type Ethernet (1) or IEEE 802 (6), and
+    # IPv4 for 4-byte protocol addresses of type IP (0x0800) or AX.25's (0xCC).
+    mac = whole & (hln == 6) & ((hrd == 1) | (hrd == 6))
     ip4 = whole & (pln == 4) & ((pro == 0x0800) | (pro == 0x00CC))
     a = pos + 8
     ctx.put(SRC_MAC, idx[mac], ctx.mac(a[mac]))

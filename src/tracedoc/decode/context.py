@@ -120,6 +120,10 @@ class Ctx:
         # On-the-wire end (for fields computed from lengths, not bytes).
         self.cols = Columns(self.n)
         self.fragments: list = []  # FragmentSet from the IP decoders, for reassembly
+        # (row, IP protocol, bytes): payloads rebuilt from other bytes (a
+        # reassembled datagram, a decompressed IPComp payload), decoded after
+        # the batch and credited to that row.
+        self.rebuilt: list[tuple[int, int, bytes]] = []
 
     # -- gathers ---------------------------------------------------------
     def have(self, idx: np.ndarray, pos: np.ndarray, nbytes: int) -> np.ndarray:

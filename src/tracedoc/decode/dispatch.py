@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracedoc.decode import (arp, eth, gre, icmp, icmpv6, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
+from tracedoc.decode import (arp, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
                              tunnel, udp, vlan, wlan)
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
@@ -49,6 +49,7 @@ ETHERTYPE: dict[int, Dissector] = {
     0x88E7: tunnel.pbb,       # 802.1ah
     0xD28B: tunnel.arista,
     0x8200: wlan.dissect,     # Aruba's GRE: 802.11 frames
+    0x8926: tunnel.vntag,     # Cisco VN-Tag
 }
 
 # UDP destination or source port -> decoder of the payload, for the
@@ -68,7 +69,10 @@ IPPROTO: dict[int, Dissector] = {
     17: udp.dissect,
     41: raw.ipv6,             # IPv6 in IP
     47: gre.dissect,
+    50: ipsec.esp,
+    51: ipsec.ah,
     58: icmpv6.dissect,
+    108: ipsec.ipcomp,
 }
 
 TABLES: dict[str, dict[int, Dissector]] = {
@@ -79,7 +83,7 @@ TABLES: dict[str, dict[int, Dissector]] = {
 }
 
 # Modules whose FIELDS make up the packet table, in column order.
-PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan)
+PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec)
 # Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
 INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracedoc.decode.layer import Layer, Next
-from tracedoc.read.batch import FrameBatch
 
 MAX_PENDING = 4096
 """Datagrams waiting for fragments; the oldest is dropped past this."""
@@ -44,10 +42,9 @@ class Reassembler:
     def __init__(self) -> None:
         self.pending: dict[tuple, _Datagram] = {}
 
-    def feed(self, ctx, batch: FrameBatch) -> None:
-        from tracedoc.decode.context import Ctx  # noqa: F401  (type only)
-        from tracedoc.decode.table import run
-
+    def feed(self, ctx) -> None:
+        """Add this batch's fragments; datagrams they complete go to
+        ``ctx.rebuilt`` as (row, IP protocol, payload)."""
         done_rows: list[int] = []
         done_proto: list[int] = []
         done_data: list[bytes] = []
@@ -73,8 +70,7 @@ class Reassembler:
                     done_rows.append(int(fs.idx[j]))
                     done_proto.append(int(fs.proto[j]))
                     done_data.append(whole)
-        if done_rows:
-            self._decode(ctx, run, done_rows, done_proto, done_data)
+        ctx.rebuilt.extend(zip(done_rows, done_proto, done_data))
 
     @staticmethod
     def _whole(dg: _Datagram) -> bytes | None:
@@ -89,32 +85,3 @@ class Reassembler:
             out[off:off + len(chunk)] = chunk[:max(0, dg.total - off)]
             covered = max(covered, off + len(chunk))
         return bytes(out) if covered >= dg.total else None
-
-    @staticmethod
-    def _decode(ctx, run, rows: list[int], protos: list[int], datas: list[bytes]) -> None:
-        from tracedoc.decode.context import Ctx
-
-        lens = np.array([len(d) for d in datas], dtype=np.int64)
-        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-        m = len(rows)
-        buf = b"".join(datas) or b"\x00"
-        sub = FrameBatch(
-            data=np.frombuffer(buf, dtype=np.uint8), offset=offs, caplen=lens, origlen=lens,
-            ts_ns=np.zeros(m, np.int64), linktype=np.zeros(m, np.int32),
-            interface_id=np.full(m, -1, np.int32), record_offset=np.zeros(m, np.int64), first_number=1)
-        sctx = Ctx(sub)
-        sub_rows = np.arange(m, dtype=np.int64)
-        run(sctx, [Next("ipproto", np.array(protos, dtype=np.uint32), Layer(sub_rows, offs.copy(), lens.copy(), "", 1))])
-        real = np.array(rows, dtype=np.int64)
-        sc = sctx.cols
-        for name, f in sc.fields.items():
-            if name.endswith("payload_offset"):
-                continue  # positions inside the rebuilt datagram, not the frame
-            prefix = name[: len(name) - len(f.name)]
-            if name in sc.objects:
-                vals = sc.objects[name]
-                have = [i for i, v in enumerate(vals) if v is not None]
-                ctx.cols.put(f, real[have], [vals[i] for i in have], prefix)
-            else:
-                v = sc.valid[name]
-                ctx.cols.put(f, real[v], sc.values[name][v], prefix)

@@ -51,6 +51,45 @@ def run(ctx: Ctx, pending: list[Next]) -> None:
             pending.extend(fn(ctx, part))
 
 
+MAX_REBUILD_ROUNDS = 4
+
+
+def decode_rebuilt(ctx: Ctx) -> None:
+    """Decode payloads rebuilt from other bytes (reassembled datagrams,
+    decompressed IPComp) and put their fields on the rows they belong to.
+    A rebuilt payload may itself yield another (IPComp inside a reassembled
+    datagram), hence the rounds."""
+    for _ in range(MAX_REBUILD_ROUNDS):
+        if not ctx.rebuilt:
+            return
+        items, ctx.rebuilt = ctx.rebuilt, []
+        rows = np.array([r for r, _, _ in items], dtype=np.int64)
+        protos = np.array([p for _, p, _ in items], dtype=np.uint32)
+        datas = [d for _, _, d in items]
+        lens = np.array([len(d) for d in datas], dtype=np.int64)
+        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        m = len(items)
+        sub = FrameBatch(
+            data=np.frombuffer(b"".join(datas) or b"\x00", dtype=np.uint8), offset=offs, caplen=lens,
+            origlen=lens, ts_ns=np.zeros(m, np.int64), linktype=np.zeros(m, np.int32),
+            interface_id=np.full(m, -1, np.int32), record_offset=np.zeros(m, np.int64), first_number=1)
+        sctx = Ctx(sub)
+        run(sctx, [Next("ipproto", protos, Layer(np.arange(m, dtype=np.int64), offs.copy(), lens.copy(), "", 1))])
+        sc = sctx.cols
+        for name, f in sc.fields.items():
+            if name.endswith("payload_offset"):
+                continue  # positions inside the rebuilt payload, not the frame
+            prefix = name[: len(name) - len(f.name)]
+            if name in sc.objects:
+                vals = sc.objects[name]
+                have = [i for i, v in enumerate(vals) if v is not None]
+                ctx.cols.put(f, rows[have], [vals[i] for i in have], prefix)
+            else:
+                v = sc.valid[name]
+                ctx.cols.put(f, rows[v], sc.values[name][v], prefix)
+        ctx.rebuilt = [(int(rows[r]), p, d) for r, p, d in sctx.rebuilt]
+
+
 _NULLS: dict[pa.DataType, pa.Array] = {}
 
 
@@ -85,7 +124,9 @@ class Decoder:
         n = len(batch)
         rows = np.arange(n, dtype=np.int64)
         run(ctx, [Next("linktype", batch.linktype.astype(np.uint32), Layer(rows, batch.offset.copy()))])
-        self.reassembler.feed(ctx, batch)
+        self.reassembler.feed(ctx)
+        if ctx.rebuilt:
+            decode_rebuilt(ctx)
         return self._assemble(ctx, batch)
 
     def _assemble(self, ctx: Ctx, batch: FrameBatch) -> pa.RecordBatch:

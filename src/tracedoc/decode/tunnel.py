@@ -152,3 +152,11 @@ def arista(ctx: Ctx, ly: Layer) -> list[Next]:
     et_pos = ly.pos + 4 + tslen
     key = ctx.u16(et_pos).astype(np.uint32)
     return [Next("ethertype", key[go], _on(ly, go, et_pos + 2))]
+
+
+def vntag(ctx: Ctx, ly: Layer) -> list[Next]:
+    """Cisco VN-Tag (ethertype 0x8926): a 4-byte tag, then an ethertype."""
+    ok = ctx.have(ly.idx, ly.pos, 6)
+    ly = ly.take(ok)
+    key = ctx.u16(ly.pos + 4).astype(np.uint32)
+    return [Next("ethertype", key, _on(ly, np.ones(len(key), bool), ly.pos + 6))]

@@ -32,6 +32,8 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     # Encapsulations are found by port: the lower one first, as Wireshark does.
     from tracedoc.decode.dispatch import UDPPORT
 
+    # A length under 8 is bogus (Wireshark: "Bad length value"): no payload.
+    ok &= ctx.u16(pos + 4) >= 8
     i, p = idx[ok], pos[ok]
     sp, dp = ctx.u16(p), ctx.u16(p + 2)
     lo, hi = np.minimum(sp, dp), np.maximum(sp, dp)
