@@ -20,6 +20,8 @@ FIELDS = (
 DST, SRC, TYPE, LEN, DSAP, SSAP, SNAP_TYPE = FIELDS
 
 MAX_802_3_LEN = 1500
+ETHERTYPE_FABRICPATH = 0x8903
+FABRICPATH_HDR = 16
 
 
 def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
@@ -34,13 +36,21 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         ctx.put(SRC, idx[part12], ctx.mac(pos[part12] + 6))
         ly = ly.take(ok)
         idx, pos = ly.idx, ly.pos
+    etype = ctx.u16(pos + 12)
+    out: list[Next] = []
+    fp = (etype == ETHERTYPE_FABRICPATH) & ctx.have(idx, pos, FABRICPATH_HDR + 14)
+    if fp.any():
+        # Cisco FabricPath: Wireshark takes the outer header as FabricPath's
+        # own (switch ids, FTag, TTL) and shows the inner frame as Ethernet.
+        out += dissect(ctx, Layer(idx[fp], pos[fp] + FABRICPATH_HDR, None, ly.prefix, ly.depth + 1))
+        ly = ly.take(~fp)
+        idx, pos, etype = ly.idx, ly.pos, etype[~fp]
     ctx.put(DST, idx, ctx.mac(pos))
     ctx.put(SRC, idx, ctx.mac(pos + 6))
-    etype = ctx.u16(pos + 12)
     is_len = etype <= MAX_802_3_LEN
     ii = ~is_len
     ctx.put(TYPE, idx[ii], etype[ii])
-    out = [Next("ethertype", etype[ii], Layer(idx[ii], pos[ii] + 14, None, ly.prefix, ly.depth + 1))]
+    out.append(Next("ethertype", etype[ii], Layer(idx[ii], pos[ii] + 14, None, ly.prefix, ly.depth + 1)))
     if is_len.any():
         li, lp = idx[is_len], pos[is_len]
         ctx.put(LEN, li, etype[is_len])
