@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 from tracedoc.decode.fields import Field
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_DEC = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
 def _fixed_strings(mat: np.ndarray, valid: np.ndarray | None) -> pa.Array:
@@ -70,10 +69,20 @@ def format_ether(arr: pa.Array) -> pa.Array:
     return _fixed_strings(np.stack(cols, axis=1), valid)
 
 
+def _via_dictionary(arr: pa.Array, fmt) -> pa.Array:  # type: ignore[no-untyped-def]
+    """Format each distinct value once (``fmt`` takes a numpy array of them
+    and returns their texts) and spread the texts over the rows.  Traces
+    repeat their addresses and seconds endlessly, so this is the cheap way."""
+    enc = pc.dictionary_encode(arr)
+    texts = pa.array(fmt(enc.dictionary.to_numpy(zero_copy_only=False)), type=pa.string())
+    return pc.take(texts, enc.indices)
+
+
 def format_ipv4(arr: pa.Array) -> pa.Array:
-    a = arr.cast(pa.uint32())
-    octets = [pc.cast(pc.bit_wise_and(pc.shift_right(a, s), 0xFF), pa.string()) for s in (24, 16, 8, 0)]
-    return pc.binary_join_element_wise(*octets, ".")
+    def fmt(vals: np.ndarray) -> list[str]:
+        return [f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}" for v in vals.tolist()]
+
+    return _via_dictionary(arr.cast(pa.uint32()), fmt)
 
 
 def format_ipv6(arr: pa.Array) -> pa.Array:
@@ -91,15 +100,16 @@ def format_ipv6(arr: pa.Array) -> pa.Array:
 def format_time(arr: pa.Array) -> pa.Array:
     """Epoch seconds with nine decimals (``1084443427.311224000``)."""
     vals, valid = _np_values(arr)
-    v = vals.astype(np.int64)
-    sec = np.floor_divide(v, 1_000_000_000)
-    ns = v - sec * 1_000_000_000
-    frac = np.stack([_DEC[(ns // 10 ** k) % 10] for k in range(8, -1, -1)], axis=1)
-    dot = np.full((len(v), 1), ord("."), np.uint8)
-    tail = _fixed_strings(np.concatenate([dot, frac], axis=1), None)
-    secs = pc.cast(pa.array(sec), pa.string())
-    out = pc.binary_join_element_wise(secs, tail, "")
-    return pc.if_else(pa.array(valid), out, pa.nulls(len(v), pa.string()))
+    ns = vals.astype(np.int64)
+    sec = np.floor_divide(ns, 1_000_000_000)
+    frac = ns - sec * 1_000_000_000
+    secs = _via_dictionary(pa.array(sec), lambda v: [str(x) for x in v.tolist()])
+    # 1_000_000_000 + frac has ten digits: drop the leading 1 for a zero-padded nine.
+    digits = pc.utf8_slice_codeunits(pc.cast(pa.array(frac + 1_000_000_000), pa.string()), 1)
+    out = pc.binary_join_element_wise(secs, digits, ".")
+    if not valid.all():
+        out = pc.if_else(pa.array(valid), out, pa.nulls(len(out), pa.string()))
+    return out
 
 
 def format_bool(arr: pa.Array) -> pa.Array:

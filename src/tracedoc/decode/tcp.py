@@ -117,6 +117,9 @@ def _options(ctx: Ctx, idx: np.ndarray, cur: np.ndarray, end: np.ndarray, px: st
         if bad.any():
             ctx.cols.anomaly(idx[bad], "tcp", cur[bad], "bad TCP option length")
         whole = avail & ~single & ~bad & ctx.have(idx, cur, olen)
+        cut = avail & ~single & ~bad & ~whole
+        if cut.any():
+            ctx.cols.anomaly(idx[cut], "tcp", cur[cut], "TCP option truncated")
         m = whole & (kind == OPT_MSS) & (olen == 4)
         ctx.put(MSS, idx[m], ctx.u16(cur[m] + 2), px)
         m = whole & (kind == OPT_WS) & (olen == 3)

@@ -59,10 +59,13 @@ def open_reader(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -
     chunks = ChunkReader(stream, chunk_size)
     info = TraceInfo(path=os.fspath(path), compression=comp, file_size=size)
     chunks.fill(64)
-    if chunks.stream_error is not None:
-        chunks.close()
-        raise chunks.stream_error
     head = chunks.buf[:64]
+    # A decompression fault found while reading ahead is reported by the
+    # format reader after the records before it: raise it only when there is
+    # nothing to read.
+    if chunks.stream_error is not None and not head:
+        chunks.close()
+        raise TraceFormatError(f"{os.fspath(path)}: {chunks.stream_error}", chunks.stream_error.offset)
     if not head:
         chunks.close()
         raise TraceFormatError(f"{os.fspath(path)}: empty file", 0)
@@ -70,6 +73,8 @@ def open_reader(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -
         if sniff(head):
             return _Closing(cls(chunks, info), chunks)
     chunks.close()
+    if chunks.stream_error is not None and len(head) < 64:
+        raise TraceFormatError(f"{os.fspath(path)}: {chunks.stream_error}", chunks.stream_error.offset)
     what = f" ({comp}-compressed)" if comp else ""
     raise TraceFormatError(
         f"{os.fspath(path)}: not a capture file tracedoc knows{what}: "

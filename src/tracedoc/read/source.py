@@ -12,6 +12,7 @@ import gzip
 import io
 import lzma
 import os
+import zlib
 from typing import BinaryIO
 
 import zstandard
@@ -82,6 +83,8 @@ def open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, int
         raise TraceFormatError(f"{os.fspath(path)}: is a directory") from None
     except PermissionError:
         raise TraceFormatError(f"{os.fspath(path)}: permission denied") from None
+    except OSError as e:
+        raise TraceFormatError(f"{os.fspath(path)}: {e.strerror or e}") from None
     size = os.fstat(raw.f.fileno()).st_size
     head = raw.read(8)
     raw.seek(0)
@@ -95,26 +98,72 @@ def open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, int
     elif comp == "xz":
         stream = lzma.LZMAFile(raw, mode="rb")  # type: ignore[assignment]
     elif comp == "zstd":
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[assignment]
+        stream = _ZstdStream(raw)  # type: ignore[assignment]
     else:
         stream = raw  # type: ignore[assignment]
-    try:
-        stream.raw_counter = raw  # type: ignore[attr-defined]
-    except AttributeError:  # zstd's reader has slots
-        stream = _WithCounter(stream, raw)  # type: ignore[assignment]
+    stream.raw_counter = raw  # type: ignore[attr-defined]
     return stream, comp, size
 
 
-class _WithCounter:
-    def __init__(self, stream: BinaryIO, counter: CountingFile) -> None:
-        self._s = stream
-        self.raw_counter = counter
+class _ZstdStream:
+    """zstd decompression, frame by frame, that notices a truncated frame.
+
+    zstandard's ``stream_reader`` ends silently when the input stops inside a
+    frame, which would pass a cut file off as whole; here the bytes decoded
+    so far are returned first, then :class:`EOFError` is raised.  Frames may
+    follow one another (``zstd`` writes one per input file, ``pzstd`` many).
+    """
+
+    IN_CHUNK = 8192
+    """Compressed bytes per decompress call: a corrupt block loses at most what
+    the call would have returned (gzip's reader works in 8 KiB steps too)."""
+
+    def __init__(self, raw: CountingFile) -> None:
+        self.raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = None  # decompressor of the frame in progress, None between frames
+        self._out = bytearray()
+        self._done = False
+        self._error: Exception | None = None
+
+    def _step(self) -> None:
+        data = self.raw.read(self.IN_CHUNK)
+        if not data:
+            self._done = True
+            if self._frame is not None:
+                self._error = EOFError("compressed file ended before the end of a zstd frame")
+            return
+        while data:
+            if self._frame is None:
+                self._frame = self._dctx.decompressobj()
+            try:
+                self._out += self._frame.decompress(data)
+            except zstandard.ZstdError as e:
+                self._done = True
+                self._error = e
+                return
+            if self._frame.eof:
+                data = self._frame.unused_data
+                self._frame = None
+            else:
+                data = b""
 
     def read(self, n: int = -1) -> bytes:
-        return self._s.read(n)
+        while not self._done and (n < 0 or len(self._out) < n):
+            self._step()
+        if not self._out and self._error is not None:
+            e, self._error = self._error, None
+            raise e
+        if n < 0 or n >= len(self._out):
+            data = bytes(self._out)
+            self._out.clear()
+        else:
+            data = bytes(self._out[:n])
+            del self._out[:n]
+        return data
 
     def close(self) -> None:
-        self._s.close()
+        self.raw.close()
 
 
 class ChunkReader:
@@ -135,17 +184,18 @@ class ChunkReader:
         self.eof = False
         self.stream_error: TraceFormatError | None = None
 
-    def _read(self, n: int) -> bytes:
+    def _read(self, n: int, at: int) -> bytes:
+        """Read up to ``n`` bytes; ``at`` is the stream offset they start at."""
         if self.eof:
             return b""
+        # read1 where the stream has it (the decompressors): a buffered
+        # read(n) that meets a fault throws away what it decoded before it.
+        read = getattr(self.stream, "read1", self.stream.read)
         try:
-            data = self.stream.read(n)
-        except (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError) as e:
+            data = read(n)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError, ValueError) as e:
             self.eof = True
-            self.stream_error = TraceFormatError(
-                f"decompression failed at offset {self.base + len(self.buf)}: {e}",
-                self.base + len(self.buf),
-            )
+            self.stream_error = TraceFormatError(f"decompression failed at offset {at}: {e}", at)
             return b""
         if not data:
             self.eof = True
@@ -161,7 +211,7 @@ class ChunkReader:
         have = len(self.buf)
         want = max(need, self.chunk_size)
         while have < want and not self.eof:
-            data = self._read(want - have)
+            data = self._read(want - have, self.base + have)
             if data:
                 parts.append(data)
                 have += len(data)
