@@ -212,15 +212,18 @@ def _print_info(f: dict[str, Any]) -> None:
 def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None:
     """Print fields, one line per frame, as `tshark -T fields` does."""
     import tracedoc
-    from tracedoc.cli.fields_cmd import check_fields, needed_columns, parse_options, stdout_binary, write_fields
+    from tracedoc.cli.fields_cmd import (PARALLEL_MIN_BYTES, check_fields, needed_columns, parse_options,
+                                         stdout_binary, write_fields, write_fields_parallel)
 
     names = list(fields)
     check_fields(names)
     opts = parse_options(options)
     trace = tracedoc.open(file)
     out = stdout_binary()
+    parallel = (os.cpu_count() or 1) > 1 and trace.info.file_size >= PARALLEL_MIN_BYTES
+    writer = write_fields_parallel if parallel else write_fields
     with _progress(True) as bar:
-        write_fields(_iter_with_progress(trace, bar, needed_columns(names)), names, opts, out)
+        writer(_iter_with_progress(trace, bar, needed_columns(names)), names, opts, out)
     out.flush()
     _finish(trace)
 

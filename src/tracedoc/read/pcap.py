@@ -155,20 +155,35 @@ class PcapReader:
         data = np.frombuffer(buf, dtype=np.uint8)
         s = np.asarray(starts, dtype=np.int64)
         dt = np.dtype(self.endian + "u4")
-        words = np.frombuffer(buf, dtype=np.uint8)
-        # Gather the four header words of every record at once.
-        idx = s[:, None] + np.arange(16, dtype=np.int64)[None, :]
-        hdr = words[idx].copy().view(dt).reshape(len(s), 4).astype(np.int64)
-        ts_ns = hdr[:, 0] * 1_000_000_000 + hdr[:, 1] * self.tick_ns
+        ts_sec = gather_u32(buf, s, dt)
+        ts_frac = gather_u32(buf, s + 4, dt)
+        caplen = gather_u32(buf, s + 8, dt)
+        origlen = gather_u32(buf, s + 12, dt)
         n = len(s)
         return FrameBatch(
             data=data,
             offset=s + self.hdrlen,
-            caplen=hdr[:, 2],
-            origlen=hdr[:, 3],
-            ts_ns=ts_ns,
+            caplen=caplen,
+            origlen=origlen,
+            ts_ns=ts_sec * 1_000_000_000 + ts_frac * self.tick_ns,
             linktype=np.full(n, self.linktype, dtype=np.int32),
             interface_id=np.full(n, -1, dtype=np.int32),
             record_offset=s + base,
             first_number=number,
         )
+
+
+def gather_u32(buf: bytes, pos: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """The 32-bit words at byte positions ``pos`` (any alignment), as int64.
+
+    One word view of the buffer per alignment class, so each word is one
+    gather instead of four byte gathers."""
+    out = np.empty(len(pos), dtype=np.int64)
+    rem = pos & 3
+    for k in range(4):
+        m = rem == k
+        if not m.any():
+            continue
+        words = np.frombuffer(buf, dtype=dt, count=(len(buf) - k) // 4, offset=k)
+        out[m] = words[(pos[m] - k) >> 2]
+    return out

@@ -48,12 +48,12 @@ class CountingFile(io.RawIOBase):
 
     def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
         n = self.f.readinto(b)  # type: ignore[attr-defined]
-        self.count += n or 0
+        self.count = max(self.count, self.f.tell())
         return n
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
-        self.count += len(data)
+        self.count = max(self.count, self.f.tell())
         return data
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -183,6 +183,7 @@ class ChunkReader:
         self.base = 0
         self.eof = False
         self.stream_error: TraceFormatError | None = None
+        self.seekable = isinstance(stream, CountingFile)
 
     def _read(self, n: int, at: int) -> bytes:
         """Read up to ``n`` bytes; ``at`` is the stream offset they start at."""
@@ -207,6 +208,11 @@ class ChunkReader:
         are available."""
         if len(self.buf) >= need:
             return True
+        if self.seekable and self.buf and not self.eof:
+            # A plain file: read the window again from its start instead of
+            # joining the leftover to new data (a copy of the whole chunk).
+            self.stream.seek(self.base)
+            self.buf = b""
         parts = [self.buf]
         have = len(self.buf)
         want = max(need, self.chunk_size)
@@ -215,7 +221,8 @@ class ChunkReader:
             if data:
                 parts.append(data)
                 have += len(data)
-        self.buf = b"".join(parts)
+        parts = [p for p in parts if p]
+        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
         return len(self.buf) >= need
 
     def advance(self, n: int) -> None:
