@@ -56,9 +56,12 @@ ETHERTYPE: dict[int, Dissector] = {
 # encapsulations that carry packets again (the lower port is tried first,
 # as Wireshark does).
 UDPPORT: dict[int, Dissector] = {
+    1701: tunnel.l2tp,
     2152: tunnel.gtp_u,
     3544: tunnel.teredo,
+    4754: tunnel.gre_in_udp,
     4789: tunnel.vxlan,
+    5072: tunnel.ayiya,
     6081: tunnel.geneve,
 }
 

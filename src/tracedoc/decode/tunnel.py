@@ -160,3 +160,43 @@ def vntag(ctx: Ctx, ly: Layer) -> list[Next]:
     ly = ly.take(ok)
     key = ctx.u16(ly.pos + 4).astype(np.uint32)
     return [Next("ethertype", key, _on(ly, np.ones(len(key), bool), ly.pos + 6))]
+
+
+def ayiya(ctx: Ctx, ly: Layer) -> list[Next]:
+    """AYIYA (Anything In Anything, UDP 5072): identity and signature sized
+    by the header, then the packet named by its next-header byte."""
+    ok = ctx.have(ly.idx, ly.pos, 8)
+    ly = ly.take(ok)
+    pos = ly.pos
+    idlen = (1 << (ctx.u8(pos) >> 4).astype(np.int64))
+    siglen = (ctx.u8(pos + 1) >> 4).astype(np.int64) * 4
+    opcode = ctx.u8(pos + 2) & 0x0F
+    nh = ctx.u8(pos + 3).astype(np.uint32)
+    go = opcode == 1  # forward: carries a packet
+    start = pos + 8 + idlen + siglen
+    return [Next("ipproto", nh[go], _on(ly, go, start))]
+
+
+def gre_in_udp(ctx: Ctx, ly: Layer) -> list[Next]:
+    """GRE-in-UDP (RFC 8086, port 4754): a GRE header follows the UDP header."""
+    n = len(ly.idx)
+    return [Next("ipproto", np.full(n, 47, np.uint32), ly)]
+
+
+def l2tp(ctx: Ctx, ly: Layer) -> list[Next]:
+    """L2TPv2 data messages (RFC 2661, UDP 1701) carry PPP frames."""
+    ok = ctx.have(ly.idx, ly.pos, 6)
+    ly = ly.take(ok)
+    pos = ly.pos
+    flags = ctx.u16(pos)
+    ver = flags & 0x0F
+    t = (flags >> 15) & 1
+    has_len = (flags >> 14) & 1
+    has_seq = (flags >> 11) & 1
+    has_off = (flags >> 9) & 1
+    cur = pos + 2 + 2 * has_len.astype(np.int64) + 4 + 4 * has_seq.astype(np.int64)
+    off_size = np.where(has_off == 1, ctx.u16(cur).astype(np.int64) + 2, 0)
+    cur = cur + off_size
+    go = (ver == 2) & (t == 0)
+    n = int(go.sum())
+    return [Next("ethertype", np.full(n, 0x880B, np.uint32), _on(ly, go, cur))]
