@@ -33,8 +33,9 @@ class Columns:
         self._anom_names: list[str] = []
         self._anom_index: dict[str, int] = {}
 
-    def put(self, f: Field, idx: np.ndarray, values: np.ndarray, prefix: str = "") -> None:
-        """Set field ``f`` for rows ``idx`` that do not have it yet."""
+    def put(self, f: Field, idx: np.ndarray, values: np.ndarray | list, prefix: str = "") -> None:
+        """Set field ``f`` for rows ``idx`` that do not have it yet (``values``
+        is a list for object-typed fields: bytes, strings)."""
         if len(idx) == 0:
             return
         name = prefix + f.name
@@ -126,7 +127,7 @@ class Ctx:
         self.rebuilt: list[tuple[int, int, bytes]] = []
 
     # -- gathers ---------------------------------------------------------
-    def have(self, idx: np.ndarray, pos: np.ndarray, nbytes: int) -> np.ndarray:
+    def have(self, idx: np.ndarray, pos: np.ndarray, nbytes: int | np.ndarray) -> np.ndarray:
         """Mask: ``nbytes`` at ``pos`` lie inside the captured packet."""
         return pos + nbytes <= self.end[idx]
 
@@ -167,7 +168,7 @@ class Ctx:
         p = np.minimum(pos, self.last - 15)
         return self.data[p[:, None] + np.arange(16)]
 
-    def put(self, f: Field, idx: np.ndarray, values: np.ndarray, prefix: str = "") -> None:
+    def put(self, f: Field, idx: np.ndarray, values: np.ndarray | list, prefix: str = "") -> None:
         self.cols.put(f, idx, values, prefix)
 
 

@@ -10,7 +10,7 @@ yielded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from tracedoc.errors import TraceFormatError
@@ -27,7 +27,7 @@ class Reader(Protocol):
 
 
 # Format sniffers, tried in order; each looks at the first decompressed bytes.
-FORMATS = [
+FORMATS: list[tuple[str, Callable[[bytes], bool], Callable[[ChunkReader, TraceInfo], Reader]]] = [
     ("pcap", pcap.sniff, pcap.PcapReader),
     ("pcapng", pcapng.sniff, pcapng.PcapngReader),
 ]

@@ -13,7 +13,7 @@ import io
 import lzma
 import os
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -96,7 +96,7 @@ def open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, int
     elif comp == "bzip2":
         stream = bz2.BZ2File(raw, mode="rb")  # type: ignore[assignment]
     elif comp == "xz":
-        stream = lzma.LZMAFile(raw, mode="rb")  # type: ignore[assignment]
+        stream = lzma.LZMAFile(raw, mode="rb")  # type: ignore[assignment,arg-type]
     elif comp == "zstd":
         stream = _ZstdStream(raw)  # type: ignore[assignment]
     else:
@@ -121,7 +121,7 @@ class _ZstdStream:
     def __init__(self, raw: CountingFile) -> None:
         self.raw = raw
         self._dctx = zstandard.ZstdDecompressor()
-        self._frame = None  # decompressor of the frame in progress, None between frames
+        self._frame: Any = None  # decompressor of the frame in progress, None between frames
         self._out = bytearray()
         self._done = False
         self._error: Exception | None = None
