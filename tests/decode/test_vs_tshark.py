@@ -9,12 +9,10 @@ value: the many fields both leave empty would only flatter the figure.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from tests.support.corpus import have_corpus, have_tshark
-from tests.support.tshark_compare import compare, compare_many, corpus_paths
+from tests.support.tshark_compare import compare, compare_many, corpus_paths, totals
 
 pytestmark = pytest.mark.skipif(not have_tshark(), reason="tshark is not installed (scripts/setup.sh installs it)")
 
@@ -27,21 +25,13 @@ def test_corpus_agreement_with_tshark():
     paths = corpus_paths()
     assert len(paths) > 1000
     results = compare_many(paths)
-    ne = sum(r.nonempty_pairs for r in results)
-    agree = sum(r.nonempty_agree for r in results)
-    pairs = sum(r.pairs for r in results)
-    all_agree = sum(r.agree for r in results)
-    by_field: Counter = Counter()
-    for r in results:
-        by_field.update(r.by_field)
-    ratio = agree / ne
-    print(f"\ntshark agreement over {len(results)} captures: {agree}/{ne} non-empty (frame, field) values "
-          f"= {ratio:.5%}; all values {all_agree}/{pairs} = {all_agree / pairs:.5%}")
-    print("disagreements by field:", by_field.most_common(12))
+    tot = totals(results)
+    print("\ntshark agreement: " + tot.line())
+    print("disagreements by field:", tot.by_field.most_common(12))
     worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)[:10]
     for r in worst:
         print(f"  {r.nonempty_pairs - r.nonempty_agree:6d} {r.path}")
-    assert ratio >= THRESHOLD
+    assert tot.ratio >= THRESHOLD
 
 
 def test_small_captures_agree_exactly(tmp_path):

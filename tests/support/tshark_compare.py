@@ -93,6 +93,33 @@ def compare_many(paths: list[str], fields: list[str] = ISSUE2_FIELDS, workers: i
         return list(ex.map(compare, paths, [fields] * len(paths), chunksize=4))
 
 
+@dataclass
+class Totals:
+    files: int
+    pairs: int
+    agree: int
+    nonempty_pairs: int
+    nonempty_agree: int
+    by_field: Counter
+
+    @property
+    def ratio(self) -> float:
+        """Agreement over the (frame, field) values either side has."""
+        return self.nonempty_agree / max(self.nonempty_pairs, 1)
+
+    def line(self) -> str:
+        return (f"files {self.files}  non-empty (frame, field) values {self.nonempty_agree}/{self.nonempty_pairs} "
+                f"= {self.ratio:.5%}; all values {self.agree}/{self.pairs} = {self.agree / max(self.pairs, 1):.5%}")
+
+
+def totals(results: list[Result]) -> Totals:
+    by_field: Counter = Counter()
+    for r in results:
+        by_field.update(r.by_field)
+    return Totals(len(results), sum(r.pairs for r in results), sum(r.agree for r in results),
+                  sum(r.nonempty_pairs for r in results), sum(r.nonempty_agree for r in results), by_field)
+
+
 def corpus_paths() -> list[str]:
     from tests.support.corpus import DECODED_LINKTYPES, captures
 
@@ -109,16 +136,9 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     paths = args.paths or corpus_paths()
     results = compare_many(paths)
-    pairs = sum(r.pairs for r in results)
-    agree = sum(r.agree for r in results)
-    ne = sum(r.nonempty_pairs for r in results)
-    nea = sum(r.nonempty_agree for r in results)
-    byf: Counter = Counter()
-    for r in results:
-        byf.update(r.by_field)
-    print(f"files {len(results)}  pairs {pairs}  agree {agree / max(pairs, 1):.5%}  "
-          f"non-empty pairs {ne}  agree {nea / max(ne, 1):.5%}")
-    print("by field:", byf.most_common(30))
+    tot = totals(results)
+    print(tot.line())
+    print("by field:", tot.by_field.most_common(30))
     worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)
     for r in worst[: args.show]:
         bad = r.nonempty_pairs - r.nonempty_agree

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracedoc.decode.context import Ctx
-from tracedoc.decode.fields import F, INNER_PREFIX
+from tracedoc.decode.fields import F, INNER_PREFIX, Field
 from tracedoc.decode.layer import Layer, Next
 
 FIELDS = (
@@ -25,17 +25,32 @@ ERROR_TYPES = (3, 4, 5, 11, 12)
 ECHO_LIKE = (0, 8, 13, 14, 15, 16, 17, 18)
 
 
+def header(ctx: Ctx, ly: Layer, fields: tuple[Field, Field, Field], layer: str, title: str) -> np.ndarray:
+    """Type, code and checksum, the start ICMP and ICMPv6 share; returns
+    the type byte of every packet."""
+    idx, pos, px = ly.idx, ly.pos, ly.prefix
+    for f, off, n, fn in zip(fields, (0, 1, 2), (1, 2, 4), (ctx.u8, ctx.u8, ctx.u16)):
+        ok = ctx.have(idx, pos, n)
+        ctx.put(f, idx[ok], fn(pos[ok] + off), px)
+    if not px:
+        short = ~ctx.have(idx, pos, 4)
+        if short.any():
+            ctx.cols.anomaly(idx[short], layer, pos[short], f"{title} header truncated")
+    return ctx.u8(pos)
+
+
+def quoted(ctx: Ctx, ly: Layer, err: np.ndarray, ethertype: int) -> list[Next]:
+    """Hand the datagram an error message quotes (8 bytes in) to IP, under
+    the ``inner.`` prefix.  Quotes are not followed inside quotes."""
+    if ly.prefix or not err.any():
+        return []
+    inner = Layer(ly.idx[err], ly.pos[err] + 8, None, INNER_PREFIX, ly.depth + 1)
+    return [Next("ethertype", np.full(len(inner.idx), ethertype, np.uint32), inner)]
+
+
 def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     idx, pos, px = ly.idx, ly.pos, ly.prefix
-    ok1 = ctx.have(idx, pos, 1)
-    ctx.put(TYPE, idx[ok1], ctx.u8(pos[ok1]), px)
-    ok2 = ctx.have(idx, pos, 2)
-    ctx.put(CODE, idx[ok2], ctx.u8(pos[ok2] + 1), px)
-    ok4 = ctx.have(idx, pos, 4)
-    ctx.put(CHECKSUM, idx[ok4], ctx.u16(pos[ok4] + 2), px)
-    if not ok4.all() and not px:
-        ctx.cols.anomaly(idx[~ok4], "icmp", pos[~ok4], "ICMP header truncated")
-    typ = ctx.u8(pos)
+    typ = header(ctx, ly, (TYPE, CODE, CHECKSUM), "icmp", "ICMP")
     ok8 = ctx.have(idx, pos, 8)
     echo = ok8 & np.isin(typ, ECHO_LIKE)
     ctx.put(IDENT, idx[echo], ctx.u16(pos[echo] + 4), px)
@@ -45,7 +60,4 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     redir = ok8 & (typ == 5)
     ctx.put(GW, idx[redir], ctx.u32(pos[redir] + 4), px)
     err = ok8 & np.isin(typ, ERROR_TYPES) & ctx.have(idx, pos, 9)
-    if px or not err.any():
-        return []
-    inner = Layer(idx[err], pos[err] + 8, None, INNER_PREFIX, ly.depth + 1)
-    return [Next("ethertype", np.full(len(inner.idx), 0x0800, np.uint32), inner)]
+    return quoted(ctx, ly, err, 0x0800)
