@@ -172,6 +172,14 @@ def messages(tbl: pa.Table) -> np.ndarray:
                 msg[i] = f"ARP Reply: {spa[i]} is at {mac}"
             else:
                 msg[i] = f"ARP opcode {op[i]}"
+    # CTRACE discard records say why the stack dropped the packet.
+    if "ctrace.discard" in tbl.column_names:
+        code, has_code = _np(tbl, "ctrace.discard")
+        if has_code.any():
+            names = tbl["ctrace.discard_name"].to_pylist()
+            for i in np.flatnonzero(has_code).tolist():
+                text = f"Discard {int(code[i])} ({names[i]})"
+                msg[i] = f"{text} : {msg[i]}" if msg[i] else text
     return msg
 
 

@@ -156,12 +156,23 @@ def info(file: str, as_json: bool) -> None:
         "malformed_packets": malformed,
         "anomalies": anomaly_kinds,
         "errors": [str(e) for e in inf.errors],
+        "warnings": inf.warnings,
+        **inf.extra,
     }
     if as_json:
         click.echo(json.dumps(facts, indent=2))
     else:
         _print_info(facts)
     _finish(trace)
+
+
+# Format-specific facts readers put in TraceInfo.extra, with their labels.
+_EXTRA_LABELS = {
+    "system": "z/OS system",
+    "trace_options": "Trace options",
+    "component": "CTRACE component",
+    "sniffer_version": "Sniffer version",
+}
 
 
 def _print_info(f: dict[str, Any]) -> None:
@@ -193,6 +204,9 @@ def _print_info(f: dict[str, Any]) -> None:
         t.add_row("Packet comments", str(f["packet_comments"]))
     if f["blocks"]:
         t.add_row("Blocks", ", ".join(f"{k} {v}" for k, v in sorted(f["blocks"].items())))
+    for k, v in f.items():
+        if k in _EXTRA_LABELS:
+            t.add_row(_EXTRA_LABELS[k], v if isinstance(v, str) else json.dumps(v))
     t.add_row("Malformed packets", str(f["malformed_packets"]))
     for k, v in sorted(f["anomalies"].items(), key=lambda kv: -kv[1]):
         t.add_row("", f"{v} x {k}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracedoc.decode import (arp, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
+from tracedoc.decode import (arp, ctrace, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
                              tunnel, udp, vlan, wlan)
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
@@ -86,7 +86,7 @@ TABLES: dict[str, dict[int, Dissector]] = {
 }
 
 # Modules whose FIELDS make up the packet table, in column order.
-PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec)
+PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec, ctrace)
 # Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
 INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
 

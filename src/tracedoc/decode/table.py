@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from tracedoc.decode import frame
+from tracedoc.decode import frame, zos_discard
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.dispatch import INNER_PROTOCOLS, MAX_DEPTH, PROTOCOLS, TABLES
 from tracedoc.decode.fields import INNER_PREFIX, Field
@@ -90,6 +90,15 @@ def decode_rebuilt(ctx: Ctx) -> None:
         ctx.rebuilt = [(int(rows[r]), p, d) for r, p, d in sctx.rebuilt]
 
 
+DISCARD_DERIVED = {"ctrace.discard_name": "name", "ctrace.discard_category": "category"}
+
+
+def discard_text(codes: pa.Array, attr: str) -> pa.Array:
+    """Name or category of each CTRACE discard code (null where none)."""
+    return pa.array([None if c is None else getattr(zos_discard.lookup(c), attr) for c in codes.to_pylist()],
+                    type=pa.string())
+
+
 _NULLS: dict[pa.DataType, pa.Array] = {}
 
 
@@ -154,6 +163,8 @@ class Decoder:
                 arrays.append(pa.array(batch.record_offset.astype(np.uint64)))
             elif name in batch.meta:
                 arrays.append(batch.meta[name].cast(f.arrow_type))
+            elif name in DISCARD_DERIVED and "ctrace.discard" in batch.meta:
+                arrays.append(discard_text(batch.meta["ctrace.discard"], DISCARD_DERIVED[name]))
             elif name == "_ws.malformed":
                 arrays.append(cols.anomaly_strings(ctx.start))
             else:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from tracedoc.errors import TraceFormatError
-from tracedoc.read import pcap, pcapng
+from tracedoc.read import ctrace, ngsniffer, pcap, pcapng
 from tracedoc.read.batch import FrameBatch
 from tracedoc.read.info import InterfaceInfo, TraceInfo
 from tracedoc.read.source import ChunkReader, DEFAULT_CHUNK, open_stream
@@ -27,9 +27,15 @@ class Reader(Protocol):
 
 
 # Format sniffers, tried in order; each looks at the first decompressed bytes.
-FORMATS: list[tuple[str, Callable[[bytes], bool], Callable[[ChunkReader, TraceInfo], Reader]]] = [
-    ("pcap", pcap.sniff, pcap.PcapReader),
-    ("pcapng", pcapng.sniff, pcapng.PcapngReader),
+# (name, bytes of the file's start the sniffer needs, sniffer, reader).
+# Binary formats need a few bytes; IPCS-formatted text may open with pages
+# of banners.  Sniffers needing more are tried only when the quick ones fail,
+# so a binary file's first window stays the reader's chunk size.
+FORMATS: list[tuple[str, int, Callable[[bytes], bool], Callable[[ChunkReader, TraceInfo], Reader]]] = [
+    ("pcap", 64, pcap.sniff, pcap.PcapReader),
+    ("pcapng", 64, pcapng.sniff, pcapng.PcapngReader),
+    ("ngsniffer", 64, ngsniffer.sniff, ngsniffer.NgSnifferReader),
+    ("ctrace", 64 << 10, ctrace.sniff, ctrace.CtraceTextReader),
 ]
 
 
@@ -58,27 +64,27 @@ def open_reader(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -
     stream, comp, size = open_stream(path)
     chunks = ChunkReader(stream, chunk_size)
     info = TraceInfo(path=os.fspath(path), compression=comp, file_size=size)
-    chunks.fill(64)
-    head = chunks.buf[:64]
+    head = b""
+    for _name, need, sniff, cls in FORMATS:
+        if len(chunks.buf) < need and not chunks.eof:
+            chunks.fill(need)
+        head = chunks.buf[:need]
+        if not head:
+            break
+        if sniff(head):
+            return _Closing(cls(chunks, info), chunks)
     # A decompression fault found while reading ahead is reported by the
     # format reader after the records before it: raise it only when there is
     # nothing to read.
-    if chunks.stream_error is not None and not head:
-        chunks.close()
+    chunks.close()
+    if chunks.stream_error is not None and (not head or len(head) < 64):
         raise TraceFormatError(f"{os.fspath(path)}: {chunks.stream_error}", chunks.stream_error.offset)
     if not head:
-        chunks.close()
         raise TraceFormatError(f"{os.fspath(path)}: empty file", 0)
-    for _name, sniff, cls in FORMATS:
-        if sniff(head):
-            return _Closing(cls(chunks, info), chunks)
-    chunks.close()
-    if chunks.stream_error is not None and len(head) < 64:
-        raise TraceFormatError(f"{os.fspath(path)}: {chunks.stream_error}", chunks.stream_error.offset)
     what = f" ({comp}-compressed)" if comp else ""
     raise TraceFormatError(
         f"{os.fspath(path)}: not a capture file tracedoc knows{what}: "
-        f"first bytes {head[:8].hex(' ')} match no pcap, pcapng or CTRACE signature", 0)
+        f"first bytes {head[:8].hex(' ')} match no pcap, pcapng, Sniffer or CTRACE signature", 0)
 
 
 __all__ = ["FrameBatch", "InterfaceInfo", "Reader", "TraceInfo", "open_reader"]

@@ -43,6 +43,9 @@ class TraceInfo:
     """Counts of pcapng blocks by type name (skipped ones included)."""
     errors: list[TraceFormatError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Format-specific facts (z/OS system name, CTRACE trace options,
+    Sniffer version, ...), shown by ``info``."""
 
     def fail(self, message: str, offset: int | None = None) -> None:
         self.errors.append(TraceFormatError(message, offset))
