@@ -110,32 +110,27 @@ def infer_local(tbl: pa.Table, given: str | None = None) -> LocalSide:
 
 
 def _in_network(addrs: pa.Array, net) -> np.ndarray:  # type: ignore[no-untyped-def]
-    out = np.zeros(len(addrs), dtype=bool)
-    if net is None:
-        return out
-    vals = addrs.to_pylist()
-    cache: dict[str, bool] = {}
-    for i, a in enumerate(vals):
-        if a is None:
-            continue
-        hit = cache.get(a)
-        if hit is None:
-            try:
-                hit = ipaddress.ip_address(a) in net
-            except ValueError:
-                hit = False
-            cache[a] = hit
-        out[i] = hit
-    return out
+    """Which addresses lie in ``net`` (each distinct address tested once)."""
+    if net is None or len(addrs) == 0:
+        return np.zeros(len(addrs), dtype=bool)
+    enc = pc.dictionary_encode(addrs)
+    hits = []
+    for a in enc.dictionary.to_pylist():
+        try:
+            hits.append(ipaddress.ip_address(a) in net)
+        except ValueError:
+            hits.append(False)
+    inside = np.asarray(hits + [False], dtype=bool)
+    idx = enc.indices.fill_null(len(hits)).to_numpy(zero_copy_only=False)
+    return inside[idx]
 
 
-def _service(ports: np.ndarray, valid: np.ndarray, table: dict[int, str]) -> np.ndarray:
-    out = np.empty(len(ports), dtype=object)
-    out[:] = None
-    for p in np.unique(ports[valid]).tolist():
-        m = valid & (ports == p)
-        out[m] = table.get(int(p), str(p))
-    return out
+def _service(ports: np.ndarray, valid: np.ndarray, table: dict[int, str]) -> pa.Array:
+    """Service name of each port (its number where it has no name)."""
+    uniq, inv = np.unique(ports, return_inverse=True)
+    names = pa.array([table.get(int(p), str(int(p))) for p in uniq.tolist()], type=pa.string())
+    out = pc.take(names, pa.array(inv.ravel()))
+    return pc.if_else(pa.array(valid), out, pa.nulls(len(ports), pa.string()))
 
 
 def _np(tbl: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -210,14 +205,14 @@ def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
     sp = np.where(has_tcp, tsp, usp)
     dp = np.where(has_tcp, tdp, udp_dp)
     has_port = has_tcp | has_udp
-    sname = np.where(has_tcp, _service(sp, has_port, TCP_SERVICES), _service(sp, has_port, UDP_SERVICES))
-    dname = np.where(has_tcp, _service(dp, has_port, TCP_SERVICES), _service(dp, has_port, UDP_SERVICES))
-    src_o = np.asarray(src.to_pylist(), dtype=object)
-    dst_o = np.asarray(dst.to_pylist(), dtype=object)
-    local_ip = np.where(inbound, dst_o, src_o)
-    rmt_ip = np.where(inbound, src_o, dst_o)
-    local_port = np.where(inbound, dname, sname)
-    rmt_port = np.where(inbound, sname, dname)
+    tcp_or_udp = pa.array(has_tcp)
+    sname = pc.if_else(tcp_or_udp, _service(sp, has_port, TCP_SERVICES), _service(sp, has_port, UDP_SERVICES))
+    dname = pc.if_else(tcp_or_udp, _service(dp, has_port, TCP_SERVICES), _service(dp, has_port, UDP_SERVICES))
+    inb = pa.array(inbound)
+    local_ip = pc.if_else(inb, dst, src)
+    rmt_ip = pc.if_else(inb, src, dst)
+    local_port = pc.if_else(inb, dname, sname)
+    rmt_port = pc.if_else(inb, sname, dname)
     direction = np.where(inbound, "<-", np.where(src_local, "->", ""))
     iplen, has_ip = _np(tbl, "ip.len")
     plen6, has_ip6 = _np(tbl, "ipv6.plen")
@@ -227,13 +222,13 @@ def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
         "ID": tbl["frame.number"],
         "Timestamp": tbl["frame.time_epoch"],
         "Datagram Size": pa.array(size.astype(np.int64)),
-        "Local IP": pa.array(local_ip, type=pa.string()),
+        "Local IP": local_ip,
         "Dir": pa.array(direction, type=pa.string()),
-        "Rmt. IP": pa.array(rmt_ip, type=pa.string()),
+        "Rmt. IP": rmt_ip,
         "Protocol": pa.array(protocol_names(tbl), type=pa.string()),
         "Messages": pa.array(messages(tbl), type=pa.string()),
-        "Local Port": pa.array(local_port, type=pa.string()),
-        "Rmt. Port": pa.array(rmt_port, type=pa.string()),
+        "Local Port": local_port,
+        "Rmt. Port": rmt_port,
         "Seq. Number": tbl["tcp.seq_raw"],
         "Ack. Number": tbl["tcp.ack_raw"],
         "Window Size": tbl["tcp.window_size_value"],

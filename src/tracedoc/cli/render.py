@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import json
+import os
 import sys
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from tracedoc.analyze.summary import LocalSide
 
 PAGE = 2000
 
 
-def timestamp_text(ns: int, tz: dt.tzinfo | None = None) -> str:
-    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=tz or dt.timezone.utc)
-    return t.strftime("%H:%M:%S") + f".{(ns % 1_000_000_000) // 1000:06d}"
+def local_zone() -> str:
+    """The IANA name of the local time zone (TZ, else /etc/localtime), or UTC."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz or tz == "UTC":
+        return tz
+    real = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in real:
+        return real.split("zoneinfo/", 1)[1]
+    return "UTC"
 
 
-def _local_tz() -> dt.tzinfo:
-    return dt.datetime.now().astimezone().tzinfo or dt.timezone.utc
+def timestamp_texts(ns: pa.Array, zone: str) -> pa.Array:
+    """HH:MM:SS.ffffff in ``zone`` for every epoch-ns value."""
+    ts = pc.cast(ns, pa.int64()).cast(pa.timestamp("ns", tz=zone))
+    return pc.utf8_slice_codeunits(pc.strftime(ts, format="%H:%M:%S"), 0, 15)
 
 
 def render_summary(rows: pa.Table, side: LocalSide, fmt: str) -> None:
-    tz = _local_tz()
     if fmt == "json":
-        out = []
-        for r in rows.to_pylist():
-            r["Timestamp"] = r["Timestamp"] / 1e9 if r["Timestamp"] is not None else None
-            out.append(r)
-        json.dump({"local": side.describe(), "packets": out}, sys.stdout, indent=1)
+        ns = rows["Timestamp"].combine_chunks()
+        secs = pa.array(ns.fill_null(0).to_numpy(zero_copy_only=False) / 1e9, mask=ns.is_null().to_numpy(zero_copy_only=False))
+        out = rows.set_column(rows.schema.get_field_index("Timestamp"), "Timestamp", secs)
+        json.dump({"local": side.describe(), "packets": out.to_pylist()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return
+    zone = local_zone()
+    texts = rows.set_column(rows.schema.get_field_index("Timestamp"), "Timestamp",
+                            timestamp_texts(rows["Timestamp"].combine_chunks(), zone))
     if fmt == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(rows.column_names)
-        for start in range(0, rows.num_rows, PAGE):
-            for r in rows.slice(start, PAGE).to_pylist():
-                r["Timestamp"] = timestamp_text(r["Timestamp"], tz)
-                w.writerow(["" if v is None else v for v in r.values()])
+        sys.stdout.flush()
+        pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
+        sys.stdout.buffer.flush()
         return
     from rich.console import Console
     from rich.table import Table
@@ -47,15 +54,17 @@ def render_summary(rows: pa.Table, side: LocalSide, fmt: str) -> None:
     # Piped output is never cut to a terminal's width.
     con = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     first = rows["Timestamp"][0].as_py() if rows.num_rows else None
-    day = dt.datetime.fromtimestamp(first // 10**9, tz=tz).strftime("%Y-%m-%d %Z") if first else ""
+    day = ""
+    if first is not None:
+        day = pc.strftime(pa.array([first]).cast(pa.timestamp("ns", tz=zone)), format="%Y-%m-%d")[0].as_py()
+        day = f"{day} {zone}"
     con.print(f"[bold]Packet Summary[/bold]  {rows.num_rows:,} packets  {side.describe()}"
               + (f"  times: {day}" if day else ""))
     numeric = {"ID", "Datagram Size", "Seq. Number", "Ack. Number", "Window Size"}
-    for start in range(0, max(rows.num_rows, 1), PAGE):
+    for start in range(0, max(texts.num_rows, 1), PAGE):
         t = Table(box=None, show_header=(start == 0), pad_edge=False, header_style="bold")
-        for c in rows.column_names:
+        for c in texts.column_names:
             t.add_column(c, justify="right" if c in numeric else "left", no_wrap=c != "Messages")
-        for r in rows.slice(start, PAGE).to_pylist():
-            r["Timestamp"] = timestamp_text(r["Timestamp"], tz)
+        for r in texts.slice(start, PAGE).to_pylist():
             t.add_row(*["" if v is None else str(v) for v in r.values()])
         con.print(t)
