@@ -172,6 +172,8 @@ _EXTRA_LABELS = {
     "trace_options": "Trace options",
     "component": "CTRACE component",
     "sniffer_version": "Sniffer version",
+    "sniffer_network": "Sniffer network",
+    "sniffer_compressed": "Sniffer compressed",
 }
 
 
