@@ -187,7 +187,12 @@ def _print_info(f: dict[str, Any]) -> None:
     t.add_column()
     comp = f" ({f['compression']}-compressed)" if f["compression"] else ""
     t.add_row("File", f["file"])
-    t.add_row("Format", f"{f['format']}{comp}, version {f['version']}, {f['byte_order']}-endian")
+    fmt = f"{f['format']}{comp}"
+    if f["version"]:
+        fmt += f", version {f['version']}"
+    if f["byte_order"]:
+        fmt += f", {f['byte_order']}-endian"
+    t.add_row("Format", fmt)
     t.add_row("File size", f"{f['file_size']:,} bytes")
     if f["sections"] > 1:
         t.add_row("Sections", str(f["sections"]))

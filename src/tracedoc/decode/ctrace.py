@@ -15,7 +15,7 @@ from tracedoc.decode.fields import F
 FIELDS = (
     F("ctrace.record_type", "string", "Record kind: packet, data, osaenta or summary"),
     F("ctrace.system", "string", "z/OS system name (SMF id) of the record header line"),
-    F("ctrace.record", "u64", "Record number as IPCS prints it (hex in the header line)"),
+    F("ctrace.record", "u64", "Record number (RcdNr) of the record header line"),
     F("ctrace.entry_id", "string", "CTRACE format id / entry id"),
     F("ctrace.local_time", "string", "Time of the record header line, local time as written"),
     F("ctrace.tod", "time", "TOD clock (UTC), ns since the epoch"),
