@@ -10,25 +10,19 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
 from tests.support.pcapgen import PACKETS, Rec, pcap_file, records
+from tests.support.command import tracedoc_command
 
 EXIT_TRACE_ERROR = 1
 
 
-def _command() -> list[str]:
-    exe = Path(sys.executable).with_name("tracedoc")
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("tracedoc")
-    return [found] if found else [sys.executable, "-m", "tracedoc.cli.main"]
+_command = tracedoc_command
 
 
 CMD = _command()

@@ -20,10 +20,8 @@ import ipaddress
 import json
 import os
 import random
-import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,7 @@ from tracedoc.cli.fields_cmd import parse_options, write_fields
 from tracedoc.decode.table import Decoder
 from tracedoc.errors import TraceFormatError
 from tracedoc.read import ctrace, open_reader
+from tests.support.command import tracedoc_command
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ctrace"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -673,12 +672,7 @@ def check_contract(path: Path, chunk: int | None) -> None:
 # ------------------------------------------------------------------ the command
 
 
-def _command() -> list[str]:
-    exe = Path(sys.executable).with_name("tracedoc")
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("tracedoc")
-    return [found] if found else [sys.executable, "-m", "tracedoc.cli.main"]
+_command = tracedoc_command
 
 
 def run(*args) -> subprocess.CompletedProcess:

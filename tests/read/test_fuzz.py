@@ -34,6 +34,7 @@ from tracedoc.decode.table import SCHEMA, Decoder
 from tracedoc.errors import TraceFormatError
 from tracedoc.read import open_reader
 from tracedoc.read.batch import FrameBatch
+from tests.support.mutations import mutate, mutations
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -124,33 +125,7 @@ def build(container, names: list[str]) -> tuple[bytes, list[Rec], list[int], int
 INTERESTING_U32 = [0, 1, 15, 16, 24, 32, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 262143, 262144, 262145,
                    0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
 
-mutation = st.one_of(
-    st.tuples(st.just("flip"), st.integers(0, 1 << 16), st.integers(0, 7)),
-    st.tuples(st.just("set"), st.integers(0, 1 << 16), st.integers(0, 255)),
-    st.tuples(st.just("word"), st.integers(0, 1 << 16), st.sampled_from(INTERESTING_U32), st.sampled_from("<>")),
-    st.tuples(st.just("truncate"), st.integers(0, 1 << 16)),
-    st.tuples(st.just("insert"), st.integers(0, 1 << 16), st.binary(min_size=1, max_size=24)),
-    st.tuples(st.just("delete"), st.integers(0, 1 << 16), st.integers(1, 24)),
-)
-
-
-def mutate(data: bytes, muts) -> bytes:
-    b = bytearray(data)
-    for m in muts:
-        pos = m[1] % (len(b) + 1)
-        if m[0] == "flip" and pos < len(b):
-            b[pos] ^= 1 << m[2]
-        elif m[0] == "set" and pos < len(b):
-            b[pos] = m[2]
-        elif m[0] == "word":
-            b[pos:pos + 4] = struct.pack(m[3] + "I", m[2])
-        elif m[0] == "truncate":
-            del b[pos:]
-        elif m[0] == "insert":
-            b[pos:pos] = m[2]
-        elif m[0] == "delete":
-            del b[pos:pos + m[2]]
-    return bytes(b)
+mutation = mutations(1 << 16, INTERESTING_U32, ["<I", ">I"])
 
 
 def _zstd(d: bytes) -> bytes:

@@ -38,6 +38,7 @@ from tracedoc.errors import TraceFormatError
 from tracedoc.read import open_reader
 from tracedoc.read.batch import FrameBatch
 from tracedoc.read.ngsniffer import MAGIC, BlobError, decompress_blob
+from tests.support.mutations import mutate, mutations
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 EDITCAP = shutil.which("editcap")
@@ -901,34 +902,7 @@ def intact_records(ends: list[int], blobs, intact: int) -> int:
     return sum(1 for e in ends if e <= upto)
 
 
-mutation = st.one_of(
-    st.tuples(st.just("flip"), st.integers(0, 1 << 14), st.integers(0, 7)),
-    st.tuples(st.just("set"), st.integers(0, 1 << 14), st.integers(0, 255)),
-    st.tuples(st.just("word"), st.integers(0, 1 << 14), st.sampled_from([0, 1, 3, 4, 6, 8, 12, 13, 14, 33, 0x7FFF,
-                                                                         0x8000, 0xFFFF])),
-    st.tuples(st.just("truncate"), st.integers(0, 1 << 14)),
-    st.tuples(st.just("insert"), st.integers(0, 1 << 14), st.binary(min_size=1, max_size=24)),
-    st.tuples(st.just("delete"), st.integers(0, 1 << 14), st.integers(1, 24)),
-)
-
-
-def mutate(data: bytes, muts) -> bytes:
-    b = bytearray(data)
-    for m in muts:
-        pos = m[1] % (len(b) + 1)
-        if m[0] == "flip" and pos < len(b):
-            b[pos] ^= 1 << m[2]
-        elif m[0] == "set" and pos < len(b):
-            b[pos] = m[2]
-        elif m[0] == "word":
-            b[pos:pos + 2] = struct.pack("<H", m[2])
-        elif m[0] == "truncate":
-            del b[pos:]
-        elif m[0] == "insert":
-            b[pos:pos] = m[2]
-        elif m[0] == "delete":
-            del b[pos:pos + m[2]]
-    return bytes(b)
+mutation = mutations(1 << 14, [0, 1, 3, 4, 6, 8, 12, 13, 14, 33, 0x7FFF, 0x8000, 0xFFFF], ["<H"])
 
 
 chunk_st = st.sampled_from([None, 1, 7, 64, 4096])
