@@ -115,3 +115,79 @@ def test_given_local_network_wins(tmp_path):
     r = summary(packets, side).to_pylist()
     assert not side.inferred
     assert r[0]["Local IP"] == REMOTE and r[0]["Dir"] == "<-" and r[0]["Local Port"] == "http"
+
+
+# ------------------------------------------------------------------ CTRACE data trace records
+# Data trace records carry socket data, not packets: their rows come from
+# the ctrace.data.* columns (tests/data/ctrace/README.md describes the files).
+
+CTRACE = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "ctrace"
+
+
+def ctrace_rows(name: str) -> list[dict]:
+    packets = tracedoc.open(CTRACE / name).packets
+    return summary(packets, infer_local(packets)).to_pylist()
+
+
+def test_data_trace_rows_among_packets():
+    r = ctrace_rows("data_trace.txt")
+    data = r[1]
+    assert data["Protocol"] == "DATA"
+    assert data["Messages"] == "data trace: 18 bytes to jobname FTPD1"
+    assert (data["Local IP"], data["Local Port"], data["Rmt. IP"], data["Rmt. Port"]) == \
+        ("10.0.0.1", "40000", "10.0.0.2", "http")
+    assert data["Dir"] == "->" and data["Datagram Size"] == 18
+    assert data["Seq. Number"] is None and data["Window Size"] is None
+    # The packet rows around it are as before.
+    assert [x["Protocol"] for x in r] == ["TCP", "DATA", "TCP", "ARP", "TCP"]
+    assert r[0]["Messages"] == "SYN" and r[2]["Messages"] == "ACK SYN" and r[4]["Messages"] == "ACK PSH"
+    assert r[3]["Messages"] == "ARP Request: Who Has 10.0.0.2? Tell 10.0.0.1"
+
+
+def test_data_trace_rows_of_a_socket():
+    r = ctrace_rows("data_records.txt")
+    assert all(x["Protocol"] == "DATA" for x in r)
+    assert [x["Messages"] for x in r] == [
+        "data trace: 0 bytes to jobname USER12 (API Data Flow Starts)",
+        "data trace: 33 bytes to jobname USER12",
+        "data trace: 531 bytes from jobname USER12",
+        "data trace: 531 bytes from jobname USER12",
+        "data trace: 0 bytes from jobname USER12 (API Data Flow Ends)",
+        "data trace: 9 bytes to jobname MDNSD",
+        "data trace: 10 bytes from jobname MDNSD",
+    ]
+    assert [x["Dir"] for x in r] == ["->", "->", "<-", "<-", "<-", "->", "<-"]
+    assert [x["Datagram Size"] for x in r] == [0, 33, 531, 531, 0, 9, 10]
+    assert (r[1]["Local Port"], r[1]["Rmt. Port"]) == ("ftp control", "40000")
+    # A UDP socket's ports are named from the UDP table.
+    assert (r[5]["Local IP"], r[5]["Local Port"], r[5]["Rmt. IP"]) == ("2001:db8::1", "mdns", "2001:db8::2")
+
+
+def test_data_trace_row_of_a_summary_report():
+    """A SUMMARY report's data trace record (``OD``) has no job name."""
+    r = ctrace_rows("summary.txt")
+    data = [x for x in r if x["Protocol"] == "DATA"]
+    assert len(data) == 1
+    assert data[0]["Messages"] == "data trace: 18 bytes out"
+    assert (data[0]["Local IP"], data[0]["Rmt. Port"]) == ("10.0.0.1", "http")
+
+
+def test_summary_without_data_rows_unchanged(tmp_path):
+    """Tables with no data trace rows (or no ctrace columns at all) are
+    summarised as before."""
+    frames = [eth_ip(LOCAL, REMOTE, 6, g.tcp(2646, 80, 1, 0, SYN, 100))]
+    packets = trace(tmp_path, frames)
+    side = infer_local(packets)
+    a = summary(packets, side).to_pylist()
+    keep = [c for c in packets.column_names if not c.startswith("ctrace.")]
+    b = summary(packets.select(keep), side).to_pylist()
+    assert a == b and a[0]["Protocol"] == "TCP" and a[0]["Messages"] == "SYN"
+
+
+def test_cli_summary_shows_data_rows():
+    from tests.read.test_ctrace import run
+
+    p = run("summary", CTRACE / "data_trace.txt", "--format", "csv")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[2].split(",")[6:8] == ['"DATA"', '"data trace: 18 bytes to jobname FTPD1"']

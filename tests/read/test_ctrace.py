@@ -189,7 +189,6 @@ EXPECTED = {  # file: (frames, IP packets to compare with, direction of frame 1)
                          "echo_reply", "icmp_unreach"],
     "ipv6.txt": ["ipv6_udp", "ipv6_tcp", "v6_syn", "v6_echo", "v6_echo_reply", "v6_hbh_mld"],
     "dump_only.txt": ["syn", "udp_dns", "ipv6_udp"],
-    "data_trace.txt": ["syn", "synack", "tcp_data"],
 }
 
 
@@ -349,13 +348,29 @@ def test_records_without_tod_clock():
     assert info.warnings[1].startswith("line 34:") and "2011/01/26" in info.warnings[1]
 
 
-def test_data_trace_and_osaenta_skipped_not_malformed():
+def test_data_trace_and_osaenta_among_packets():
+    """Data trace and OSAENTA records between packet records are read too
+    (tests/read/test_ctrace_data.py has the details); the packets stay."""
+    pk = _fixture_packets()
     frames, info = read_frames(DATA / "data_trace.txt")
-    assert len(frames) == 3
-    assert not info.errors
-    assert info.warnings == ["line 38: Data Trace record skipped (not supported yet)",
-                             "line 77: OSAENTA record skipped (not supported yet)"]
-    assert info.extra["skipped_records"] == {"Data Trace": 1, "OSAENTA": 1}
+    assert not info.errors and not info.warnings
+    assert [f["linktype"] for f in frames] == [101, 147, 101, 1, 101]
+    assert [f["ctrace.record_type"] for f in frames] == ["packet", "data", "packet", "osaenta", "packet"]
+    assert [f["data"] for f in frames if f["linktype"] == 101] == [pk["syn"], pk["synack"], pk["tcp_data"]]
+    assert info.extra["component"] == "SYSTCPDA, SYSTCPOT"
+    assert "skipped_records" not in info.extra
+
+
+def test_other_record_kinds_still_skipped(tmp_path):
+    """A record of a kind tracedoc does not read (an EE trace record, say)
+    is skipped with a warning, not malformed."""
+    seed = (DATA / "seed_discard_4114.txt").read_text()
+    other = "54550963 SOW1 EE 00000006 14:13:05.687446 EE Trace\nFrom Link : EE1\n"
+    p = tmp_path / "ee.txt"
+    p.write_text(seed + other + seed)
+    frames, info = read_frames(p)
+    assert len(frames) == 2 and not info.errors
+    assert info.warnings == ["line 29: 'EE Trace' record skipped (not supported yet)"]
 
 
 # ------------------------------------------------------------------ damage
@@ -419,6 +434,8 @@ def test_truncated_file_keeps_records_before(tmp_path):
 
 def test_sniff():
     for p in DATA.glob("*.txt"):
+        if p.name.startswith(("summary", "ibm_summary")):
+            continue  # SUMMARY reports: tests/read/test_ctrace_summary.py
         assert ctrace.sniff(p.read_bytes()[:65536]), p.name
     assert ctrace.sniff(gzip.decompress(gzip.compress((DATA / "seed_discard_4114.txt").read_bytes())))
     assert ctrace.sniff(b"\r\n".join((DATA / "seed_discard_4114.txt").read_bytes().split(b"\n")))
@@ -656,7 +673,7 @@ def check_contract(path: Path, chunk: int | None) -> None:
         assert b.first_number == n + 1
         n += len(b)
         assert (b.caplen <= b.origlen).all() and (b.origlen < 1 << 32).all()
-        assert (b.linktype == 101).all()
+        assert set(b.linktype.tolist()) <= {1, 101, 147}  # packet, OSAENTA, data trace records
         for name, arr in b.meta.items():
             assert isinstance(arr, pa.Array) and len(arr) == len(b), name
         rb = dec.decode(b)

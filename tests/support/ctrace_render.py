@@ -22,6 +22,15 @@ breaks (form feed and an IPCS page heading) go between records
 Field layouts IBM does not show in those samples (TCP, IPv6, ICMP other than
 echo) are this helper's choice; the reader is written to the same choice and
 matches every label whitespace- and case-tolerantly.
+
+The other record kinds: :func:`data_record_lines` (Data Trace records, the
+first lines as IBM's "Formatting data traces using IPCS" sample shows them),
+:func:`osa_record_lines` (OSAENTA records of Ethernet frames: IBM publishes
+no sample, the ``Mac Header`` section and ``Device ID`` line are this
+helper's choice), :func:`render_records` (any mix of the three kinds) and
+:func:`render_summary` (the IPCS SUMMARY report, in the columns of IBM's
+"SUMMARY" sample; its UDP / ICMP / IPv6 / data trace lines are this helper's
+choice, IBM showing TCP over IPv4 only).
 """
 
 from __future__ import annotations
@@ -340,26 +349,297 @@ def record_lines(p: Packet, recno: int, system: str = "SOW1", *, dump: bool = Tr
             out.append("")
             out += tlines
     if dump:
-        if lo.version == 4 and len(data) >= 20:
-            ips = f"IP: {ipaddress.IPv4Address(data[12:16])}, {ipaddress.IPv4Address(data[16:20])}"
-        elif lo.version == 6 and len(data) >= 40:
-            ips = f"IP: {ipaddress.IPv6Address(data[8:24])}, {ipaddress.IPv6Address(data[24:40])}"
-        else:
-            ips = ""
-        out.append(_pair("Ip Header", lo.ip_len, f"{ips}  Offset: 0", indent=1))
-        out += hex_lines(data[:lo.ip_len], 20, chars=False)
-        pos = lo.ip_len
-        if lo.tp_len:
-            ports = f"Port: {sport}, {dport}  " if lo.proto in (6, 17) else ""
-            out.append(_pair("Protocol Header", lo.tp_len, f"{ports}Offset: {pos:X}", indent=1))
-            out += hex_lines(data[pos:pos + lo.tp_len], 20, chars=False)
-            pos += lo.tp_len
-        shown = len(data) - pos
-        if shown or abbrev:
-            full_data = origlen - pos
-            out.append(_pair("Data", shown, f"Data Length: {full_data}  Offset: {pos:X}", indent=1))
-            out += hex_lines(data[pos:], 16)
+        out += _dump_lines(data, origlen, lo)
     return out
+
+
+def _dump_lines(data: bytes, origlen: int, lo: Layout, base: int = 0) -> list[str]:
+    """The DUMP sections of an IP packet (``Ip Header``, ``Protocol
+    Header``, ``Data``); ``base``: where the packet starts in the record
+    (after an OSAENTA frame's MAC header), added to the Offset values."""
+    out = []
+    abbrev = origlen > len(data)
+    sport = dport = 0
+    if lo.proto in (6, 17) and lo.tp_len >= 4:
+        sport, dport = struct.unpack("!HH", data[lo.ip_len:lo.ip_len + 4])
+    if lo.version == 4 and len(data) >= 20:
+        ips = f"IP: {ipaddress.IPv4Address(data[12:16])}, {ipaddress.IPv4Address(data[16:20])}"
+    elif lo.version == 6 and len(data) >= 40:
+        ips = f"IP: {ipaddress.IPv6Address(data[8:24])}, {ipaddress.IPv6Address(data[24:40])}"
+    else:
+        ips = ""
+    out.append(_pair("Ip Header", lo.ip_len, f"{ips}  Offset: {base:X}", indent=1))
+    out += hex_lines(data[:lo.ip_len], 20, chars=False)
+    pos = lo.ip_len
+    if lo.tp_len:
+        ports = f"Port: {sport}, {dport}  " if lo.proto in (6, 17) else ""
+        out.append(_pair("Protocol Header", lo.tp_len, f"{ports}Offset: {base + pos:X}", indent=1))
+        out += hex_lines(data[pos:pos + lo.tp_len], 20, chars=False)
+        pos += lo.tp_len
+    shown = len(data) - pos
+    if shown or abbrev:
+        full_data = origlen - pos
+        out.append(_pair("Data", shown, f"Data Length: {full_data}  Offset: {base + pos:X}", indent=1))
+        out += hex_lines(data[pos:], 16)
+    return out
+
+
+# ------------------------------------------------------------------ data trace
+
+
+@dataclass
+class DataRecord:
+    """One Data Trace record: socket data a job wrote (Out, "To Jobname")
+    or read (In, "From Jobname")."""
+    data: bytes
+    ts_ns: int
+    direction: str = "Out"
+    jobname: str = "FTPD1"
+    local: tuple[str, int] = ("10.0.0.1", 21)
+    remote: tuple[str, int] = ("10.0.0.2", 40000)
+    cid: int = 0x58
+    domain: str = "AF_Inet"
+    type: str = "Stream"
+    protocol: str = "TCP"
+    state: str | None = None
+    length: int | None = None
+    """Bytes of socket data; more than ``len(data)`` makes an Abbrev record."""
+    asid: int = 0x004F
+    tcb: int = 0x007F62C0
+    segment: int = 0
+
+
+def data_record_lines(d: DataRecord, recno: int, system: str = "SOW1") -> list[str]:
+    """A Data Trace record as IBM's "Formatting data traces using IPCS"
+    sample prints it (``To Jobname``, ``Tod Clock ... Cid:``, ``Domain ...
+    Type: ... Protocol:``, ``State``, ``Segment # ... Flags:``; the third
+    column at 63), then the socket's ends under the labels of a packet
+    record (Source is the job's end: IBM's "Correlating the data trace"
+    says the data trace's source port is the socket's local port, for a READ)
+    and the data as a DUMP section."""
+    length = d.length if d.length is not None else len(d.data)
+    abbrev = length > len(d.data)
+    word = "To" if d.direction == "Out" else "From"
+    lens = f"Abbrev={len(d.data)}" if abbrev else f"Full={length}"
+    out = [f"{recno:>5d} {system:<8} {'DATA':<8} 00000005 {_hms(d.ts_ns + 1000)} Data Trace",
+           f"{' ' + word + ' Jobname':<19}: {d.jobname:<42}{lens}",
+           f"  {'Tod Clock':<17}: {_tod(d.ts_ns):<42}Cid: {d.cid:08X}",
+           f"  {'Domain':<17}: {d.domain:<17}Type: {d.type:<19}Protocol: {d.protocol}"]
+    if d.state:
+        out.append(f"  {'State':<17}: {d.state}")
+    out.append(_pair("Segment #", d.segment, f"Flags: {d.direction}"))
+    out.append(_field("Source", d.local[0]))
+    out.append(_field("Destination", d.remote[0]))
+    out.append(_pair("Source Port", d.local[1], f"Dest Port: {d.remote[1]:<5} Asid: {d.asid:04X} TCB: {d.tcb:08X}"))
+    if d.data or length:
+        out.append(_pair("Data", len(d.data), f"Data Length: {length}", indent=1))
+        out += hex_lines(d.data, 16)
+    return out
+
+
+# ------------------------------------------------------------------ OSAENTA
+
+VLAN_TYPES = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+
+
+@dataclass
+class Frame:
+    """One OSAENTA record: an Ethernet frame as the OSA saw it."""
+    data: bytes
+    ts_ns: int
+    direction: str = "In"
+    link: str = "EZANTAQDIO4101"
+    device: str = "QDIO Ethernet"
+    origlen: int | None = None
+    discard: int | None = None
+    device_id: str | None = "00-01-00-02"
+
+
+def mac_header_len(frame: bytes) -> int | None:
+    """Bytes of the Ethernet header, VLAN tags included (None: too short)."""
+    pos = 12
+    while frame[pos:pos + 2] in VLAN_TYPES and pos + 6 <= len(frame):
+        pos += 4
+    return pos + 2 if pos + 2 <= len(frame) else None
+
+
+def osa_record_lines(f: Frame, recno: int, system: str = "SOW1") -> list[str]:
+    """An OSAENTA record in the packet trace layout (IBM: "the same program
+    is used to format OSA traces as well as packet traces"), the frame dumped
+    as a ``Mac Header`` section (destination, source, VLAN tags, type) and
+    then the packet's ``Ip Header`` / ``Protocol Header`` / ``Data``
+    sections (or one ``Data`` section for what is not IP), Offsets counted
+    from the frame's start.  IBM publishes no OSAENTA sample: the section
+    name and the ``Device ID`` line are this helper's choice."""
+    data = f.data
+    origlen = f.origlen if f.origlen is not None else len(data)
+    abbrev = origlen > len(data)
+    mac = mac_header_len(data)
+    if mac is None:
+        raise ValueError("frame shorter than an Ethernet header")
+    length = f"Abbrev={len(data)}" if abbrev else f"Full={origlen}"
+    d = "From" if f.direction == "In" else "To"
+    out = [f"{recno:>5d} {system:<8} {'OSAENTA':<8} 00000007 {_hms(f.ts_ns + 1000)} OSAENTA",
+           f"{' ' + d + ' Interface':<19}: {f.link:<17}Device: {f.device:<17}{length}".rstrip(),
+           _field("Tod Clock", _tod(f.ts_ns))]
+    flags = ["Pkt", "Ver2", f.direction]
+    if f.discard is not None:
+        out.append(_field("Discard", f.discard))
+        flags.append("Dscrd")
+    if abbrev:
+        flags.append("Abbrev")
+    out.append(_pair("Sequence #", 0, f"Flags: {' '.join(flags)}"))
+    if f.device_id is not None:
+        out.append(_field("Device ID", f.device_id))
+    out.append(_pair("Mac Header", mac, "Offset: 0", indent=1))
+    out += hex_lines(data[:mac], 20, chars=False)
+    rest = data[mac:]
+    lo = layout(rest) if data[mac - 2:mac] in (b"\x08\x00", b"\x86\xdd") else None
+    if lo is not None and lo.ip_len >= (20 if lo.version == 4 else 40):
+        out += _dump_lines(rest, origlen - mac, lo, base=mac)
+    elif rest or abbrev:
+        out.append(_pair("Data", len(rest), f"Data Length: {origlen - mac}  Offset: {mac:X}", indent=1))
+        out += hex_lines(rest, 16)
+    return out
+
+
+# ------------------------------------------------------------------ SUMMARY
+
+_SUMMARY_FLAGS = ((0x80, "CWR"), (0x40, "ECE"), (0x20, "URG"), (0x10, "ACK"), (0x08, "PSH"), (0x04, "RST"),
+                  (0x02, "SYN"), (0x01, "FIN"))
+SUMMARY_HEADING = "DP   Nr hh:mm:ss.mmmmmm IpId    Seq_num    Ack_num  Wndw Flags            DatLn Source/Destination"
+
+
+def _addr(ip: bytes) -> str:
+    return str(ipaddress.IPv4Address(ip)) if len(ip) == 4 else str(ipaddress.IPv6Address(ip)).upper()
+
+
+@dataclass
+class SummaryFacts:
+    """What one SUMMARY line pair says about a packet."""
+    letter: str
+    ipid: int | None
+    seq: int | None
+    ack: int | None
+    window: int | None
+    flags: int | None
+    datln: int
+    src: str
+    dst: str
+    data: bytes
+
+
+def summary_facts(data: bytes) -> SummaryFacts | None:
+    """The SUMMARY report's fields of an IP packet (None: not IPv4 / IPv6)."""
+    lo = layout(data)
+    if lo is None or lo.ip_len < (20 if lo.version == 4 else 40):
+        return None
+    if lo.version == 4:
+        total = struct.unpack("!H", data[2:4])[0]
+        ipid: int | None = struct.unpack("!H", data[4:6])[0]
+        src, dst = _addr(data[12:16]), _addr(data[16:20])
+    else:
+        total = 40 + struct.unpack("!H", data[4:6])[0]
+        ipid = None
+        src, dst = _addr(data[8:24]), _addr(data[24:40])
+    h = data[lo.ip_len:lo.ip_len + lo.tp_len]
+    payload = max(total - lo.ip_len, 0)
+    if lo.proto == 6 and len(h) >= 20:
+        sport, dport, seq, ack, offfl, win = struct.unpack("!HHIIHH", h[:16])
+        thl = (offfl >> 12) * 4
+        start = lo.ip_len + thl
+        datln = max(payload - thl, 0)
+        return SummaryFacts("T", ipid, seq, ack, win, offfl & 0xFF, datln, f"{src}-{sport}",
+                            f"{dst}-{dport}", data[start:start + min(8, datln)])
+    if lo.proto == 17 and len(h) >= 8:
+        sport, dport = struct.unpack("!HH", h[:4])
+        start = lo.ip_len + 8
+        datln = max(payload - 8, 0)
+        return SummaryFacts("U", ipid, None, None, None, None, datln, f"{src}-{sport}",
+                            f"{dst}-{dport}", data[start:start + min(8, datln)])
+    if lo.proto in (1, 58) and len(h) >= 8:
+        start = lo.ip_len + 8
+        datln = max(payload - 8, 0)
+        return SummaryFacts("I", ipid, None, None, None, None, datln, src, dst, data[start:start + min(8, datln)])
+    nxt = data[9] if lo.version == 4 else None
+    letter = "G" if nxt == 2 and not lo.frag_off else "P"
+    return SummaryFacts(letter, ipid, None, None, None, None, payload, src, dst,
+                        data[lo.ip_len:lo.ip_len + min(8, payload)])
+
+
+def _summary_pair(direction: str, recno: int, ts_ns: int, f: SummaryFacts) -> list[str]:
+    d = "I" if direction == "In" else "O"
+    ipid = f"{f.ipid:04X}" if f.ipid is not None else ""
+    if f.letter == "T":
+        names = " ".join(n for bit, n in _SUMMARY_FLAGS if (f.flags or 0) & bit)
+        tcp = f"{f.seq:>10} {f.ack:>10} {f.window:>5} {names:<16}"
+    else:
+        tcp = " " * 44
+    first = f"{d}{f.letter} {recno:>4} {_hms(ts_ns)} {ipid:<4} {tcp} {f.datln:>5} {f.src}"
+    if f.data:
+        groups = " ".join(f.data[i:i + 4].hex().upper() for i in range(0, len(f.data), 4))
+        chars = f"*{_ebcdic(f.data):<8} {_ascii(f.data):<8}*"
+        second = f"{' ' * 24}{groups:<17} {chars}"
+        second = f"{second:<80}{f.dst}"
+    else:
+        second = f"{' ' * 80}{f.dst}"
+    return [first.rstrip(), second]
+
+
+def summary_lines(p: Packet | DataRecord, recno: int) -> list[str]:
+    """One record of a SUMMARY report (two lines), in the columns of IBM's
+    sample: TCP fields as there; UDP, ICMP, IGMP and other protocols with
+    the TCP columns blank, IPv6 without an IP identifier (IBM's sample shows
+    TCP over IPv4 only); a data trace record (``D``) with Source the job's
+    end of the socket."""
+    if isinstance(p, DataRecord):
+        length = p.length if p.length is not None else len(p.data)
+        f = SummaryFacts("D", None, None, None, None, None, length, f"{p.local[0].upper()}-{p.local[1]}",
+                         f"{p.remote[0].upper()}-{p.remote[1]}", p.data[:8])
+        return _summary_pair(p.direction, recno, p.ts_ns, f)
+    facts = summary_facts(p.data)
+    if facts is None:
+        raise ValueError("not an IPv4 / IPv6 packet")
+    return _summary_pair(p.direction, recno, p.ts_ns, facts)
+
+
+def render_summary(packets: Iterable[Packet | DataRecord], *, system: str | None = "SOW1", aligned: bool = True,
+                   page_lines: int | None = None, first_record: int = 1) -> str:
+    """The packets (and data trace records) as an IPCS SUMMARY report of
+    SYSTCPDA: IBM's banner, a ``****`` date line before the records of
+    each day, the legend and column headings of IBM's sample, page breaks
+    (form feed and the headings again) every ``page_lines`` lines."""
+    lines: list[str] = []
+    if system is not None:
+        lines += [" COMPONENT TRACE SUMMARY FORMAT",
+                  f"  SYSNAME({system})",
+                  "  COMP(SYSTCPDA)SUBNAME((TCPIP))",
+                  "  DSNAME('IBMUSER.CTRACE.PKTTRACE')",
+                  ""]
+    day = None
+    body: list[str] = []
+    for i, p in enumerate(packets):
+        d = _tod(p.ts_ns)[:10]
+        if d != day:
+            if day is None:
+                body += [f"**** {d}", "I - Inbound packet", "O - Outbound packet", "", SUMMARY_HEADING]
+            else:
+                body.append(f"**** {d}")
+            day = d
+        body += summary_lines(p, first_record + i)
+    if page_lines:
+        paged: list[str] = []
+        page = 1
+        for i, ln in enumerate(body):
+            if i and i % page_lines == 0:
+                page += 1
+                paged += [f"\f COMPONENT TRACE SUMMARY FORMAT{'PAGE':>44} {page:>5}", "", SUMMARY_HEADING]
+            paged.append(ln)
+        body = paged
+    lines += body
+    if not aligned:
+        lines = [("\f" if ln.startswith("\f") else "") + " ".join(ln.split()) for ln in lines]
+    return "\n".join(lines) + "\n"
 
 
 def faithful_format(data: bytes) -> bool:
@@ -379,11 +659,11 @@ def faithful_format(data: bytes) -> bool:
     return ok
 
 
-def banner(system: str, dump: bool, fmt: bool, size: str, first_ts: int | None) -> list[str]:
+def banner(system: str, dump: bool, fmt: bool, size: str, first_ts: int | None, comp: str = "SYSTCPDA") -> list[str]:
     opts = " ".join(w for w, on in (("FORMAT", fmt or not dump), ("DUMP", dump)) if on)
     lines = [f" COMPONENT TRACE {size} FORMAT",
              f"  SYSNAME({system})",
-             "  COMP(SYSTCPDA)SUBNAME((TCPIP))",
+             f"  COMP({comp})SUBNAME((TCPIP))",
              f"  OPTIONS(({opts}))",
              "  DSNAME('IBMUSER.CTRACE.PKTTRACE')",
              ""]
@@ -432,7 +712,35 @@ def render(packets: Iterable[Packet], *, system: str = "SOW1", dump: bool = True
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Packet", "faithful_format", "hex_lines", "layout", "record_lines", "render"]
+def render_records(records: Iterable[Packet | DataRecord | Frame], *, system: str = "SOW1", aligned: bool = True,
+                   with_banner: bool = True, page_every: int | None = None, first_record: int = 1,
+                   comp: str = "SYSTCPDA") -> str:
+    """Packet, data trace and OSAENTA records as one IPCS report (FULL:
+    FORMAT and DUMP)."""
+    recs = list(records)
+    lines: list[str] = []
+    if with_banner:
+        lines += banner(system, True, True, "FULL", recs[0].ts_ns if recs else None, comp)
+    page = 1
+    for i, r in enumerate(recs):
+        if page_every and i and i % page_every == 0:
+            page += 1
+            lines += page_heading(page, "FULL")
+        if isinstance(r, DataRecord):
+            lines += data_record_lines(r, first_record + i, system)
+        elif isinstance(r, Frame):
+            lines += osa_record_lines(r, first_record + i, system)
+        else:
+            lines += record_lines(r, first_record + i, system)
+        lines.append("")
+    if not aligned:
+        lines = [("\f" if ln.startswith("\f") else "") + " ".join(ln.split()) for ln in lines]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["DataRecord", "Frame", "Packet", "data_record_lines", "faithful_format", "hex_lines", "layout",
+           "mac_header_len", "osa_record_lines", "record_lines", "render", "render_records", "render_summary",
+           "summary_facts", "summary_lines"]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -504,29 +812,138 @@ def fixtures() -> dict[str, str]:
     out["data_trace.txt"] = _with_other_records([_pk(pk[n], i) for i, n in enumerate(["syn", "synack", "tcp_data"])])
     out["malformed.txt"] = _malformed([_pk(pk[n], i) for i, n in enumerate(
         ["syn", "synack", "tcp_data", "udp_dns", "dns_answer", "icmp_echo", "echo_reply", "icmp_unreach"])])
+    out["data_records.txt"] = render_records(data_records(), system="MVS182")
+    out["osaenta.txt"] = render_records(osa_frames(), comp="SYSTCPOT", page_every=3)
+    out["osaenta_collapsed.txt"] = render_records(osa_frames(), comp="SYSTCPOT", aligned=False)
+    out["summary.txt"] = render_summary(summary_records(), page_lines=9)
+    out["summary_collapsed.txt"] = render_summary(summary_records(), aligned=False, page_lines=7)
+    out["malformed_other.txt"] = _malformed_other()
+    out["summary_malformed.txt"] = _summary_malformed()
     return out
 
 
-DATA_TRACE_RECORD = """\
-   2A SOW1     DATA     00000005 14:13:05.690000 Data Trace
- To Jobname        : FTPD1            Full=19
-  Tod Clock        : 2011/01/25 14:13:05.689999
-  Sequence #       : 0                Flags: Pkt Ver2 Out
-  Lcl IpAddr/Port  : 10.0.0.1         40000
-  Rmt IpAddr/Port  : 10.0.0.2         80
-  Asid: 004F TCB: 007F62C0
- Data              : 19
-000000 47455420 2F204854 54502F31 2E300D0A  |.......&...... GET / HTTP/1.0..|
-000010 0D0A00                               |...              ...           |
-"""
+def data_records() -> list[DataRecord]:
+    """A socket's data trace records (start, data both ways, an abbreviated
+    record, end), then an IPv6 UDP socket's."""
+    t = FIXTURE_TS
+    http = b"GET / HTTP/1.0\r\nHost: example\r\n\r\n"
+    reply = b"HTTP/1.0 200 OK\r\n\r\n" + bytes(range(256)) * 2
+    v6 = {"local": ("2001:db8::1", 5353), "remote": ("2001:db8::2", 5353), "domain": "AF_Inet6", "type": "Dgram",
+          "protocol": "UDP", "cid": 0x1A2B, "jobname": "MDNSD", "asid": 0x31, "tcb": 0x6E6A68}
+    return [
+        DataRecord(b"", t, "Out", "USER12", state="API Data Flow Starts"),
+        DataRecord(http, t + 1_000, "Out", "USER12"),
+        DataRecord(reply, t + 2_000, "In", "USER12"),
+        DataRecord(reply[:64], t + 3_000, "In", "USER12", length=len(reply)),
+        DataRecord(b"", t + 4_000, "In", "USER12", state="API Data Flow Ends"),
+        DataRecord(b"hello, v6", t + 5_000, "Out", **v6),  # type: ignore[arg-type]
+        DataRecord(b"hello back", t + 6_000, "In", **v6),  # type: ignore[arg-type]
+    ]
 
-OSAENTA_RECORD = """\
-   2B SOW1     OSAENTA  00000007 14:13:05.691000 OSAENTA
- From Interface    : OSAQDIO4         Device: QDIO Ethernet    Full=60
-  Tod Clock        : 2011/01/25 14:13:05.690999
- Frame Header      : 14
-000000 66778899 AABB0011 22334455 0800
-"""
+
+def osa_frames() -> list[Frame]:
+    """Frames as an OSA traces them: ARP, 802.1Q and QinQ tags, IPv6,
+    802.3 / LLC, an abbreviated frame, an OSA discard, both directions."""
+    from tests.support import pcapgen as g
+
+    pk = _fixture_packets()
+    a, b = "00:11:22:33:44:55", "66:77:88:99:aa:bb"
+    vlan = g.ether(b, a, 0x8100, struct.pack("!HH", (3 << 13) | 100, 0x0800) + pk["syn"])
+    qinq = g.ether(b, a, 0x88A8, struct.pack("!HH", 200, 0x8100) + struct.pack("!HH", 300, 0x0800) + pk["udp_dns"])
+    llc = (bytes.fromhex("0180c2000000") + bytes.fromhex(a.replace(":", "")) + struct.pack("!H", 38)
+           + bytes.fromhex("424203") + bytes(35) + bytes(8))
+    big = g.ether(b, a, 0x0800, pk["big_tcp"])
+    t = FIXTURE_TS
+    return [
+        Frame(g.PACKETS["arp"], t, "In"),
+        Frame(vlan, t + 1_000, "In"),
+        Frame(qinq, t + 2_000, "Out"),
+        Frame(g.PACKETS["ipv6_udp"], t + 3_000, "Out", device_id=None),
+        Frame(g.ether(b, a, 0x86DD, pk["v6_echo"]), t + 4_000, "In"),
+        Frame(llc, t + 5_000, "In"),
+        Frame(big[:256], t + 6_000, "In", origlen=len(big)),
+        Frame(g.PACKETS["icmp_echo"], t + 7_000, "In", discard=12),
+    ]
+
+
+def summary_records() -> list[Packet | DataRecord]:
+    """IBM's kinds of SUMMARY lines over a TCP session and more: UDP, ICMP,
+    IPv6 TCP / UDP / ICMPv6, a data trace record, an IPv4 fragment (``P``),
+    and a new day (``****`` line)."""
+    from tests.support import pcapgen as g
+
+    pk = _fixture_packets()
+    frag = g.ipv4("10.0.0.1", "10.0.0.2", 17, bytes(40), ident=0x5000, flags_frag=185)
+    names = ["syn", "synack", "tcp_data", "tcp_ts_sack", "udp_dns", "dns_answer", "icmp_echo", "echo_reply",
+             "ipv6_udp", "ipv6_tcp", "v6_echo"]
+    out: list[Packet | DataRecord] = [_pk(pk[n], i) for i, n in enumerate(names)]
+    out.append(DataRecord(b"GET / HTTP/1.0\r\n\r\n", FIXTURE_TS + 11 * 1_250_000, "Out",
+                          local=("10.0.0.1", 40000), remote=("10.0.0.2", 80)))
+    out.append(Packet(frag, FIXTURE_TS + 12 * 1_250_000, "Out"))
+    out.append(Packet(pk["big_tcp"], 1_296_000_000_250_000_000, "Out"))  # 2011/01/26 00:00:00.250000
+    return out
+
+
+def _with_other_records(pkts: list[Packet]) -> str:
+    """Packet records with a data trace and an OSAENTA record among them."""
+    from tests.support import pcapgen as g
+
+    recs: list[Packet | DataRecord | Frame] = list(pkts)
+    recs.insert(1, DataRecord(b"GET / HTTP/1.0\r\n\r\n", pkts[0].ts_ns + 500_000, "Out",
+                              local=("10.0.0.1", 40000), remote=("10.0.0.2", 80)))
+    recs.insert(3, Frame(g.PACKETS["arp"], pkts[1].ts_ns + 500_000, "In"))
+    return render_records(recs)
+
+
+def _edit(lines: list[str], find: str, repl: str | None, after: int = 0) -> None:
+    """Change (or, repl None, delete) the first line at or after ``after``
+    holding ``find``."""
+    for k in range(after, len(lines)):
+        if find in lines[k]:
+            if repl is None:
+                del lines[k]
+            else:
+                lines[k] = lines[k].replace(find, repl, 1)
+            return
+    raise AssertionError(find)
+
+
+def _malformed_other() -> str:
+    """Data trace and OSAENTA records alternating, four of each damaged one
+    way; the others whole."""
+    recs: list[DataRecord | Frame] = []
+    for d, f in zip(data_records()[1:], osa_frames()):
+        recs += [d, f]
+    lines = render_records(recs, comp="SYSTCPDA").split("\n")
+
+    def head(i: int) -> int:
+        return next(k for k, ln in enumerate(lines) if ln.split()[:1] == [str(i + 1)] and ln.endswith(
+            ("Data Trace", "OSAENTA")))
+
+    _edit(lines, " To Jobname", " Sideways Jobname", head(0))          # data: no From/To Jobname line
+    _edit(lines, "Full=60", "Full=61", head(1))                          # OSA: Full contradicts the frame
+    _edit(lines, "000010 ", None, head(2))                               # data: dump cut short
+    _edit(lines, "000000 66778899", "000000 6677Z899", head(3))          # OSA: bad hex in the MAC header
+    _edit(lines, "Source           : 2001", "Source           : 2001:::", head(10))  # data: bad address
+    _edit(lines, "Offset: 2A", "Offset: 2B", head(5))                   # OSA: a section not after the one before
+    _edit(lines, "Data Length: 531", "Data Length: 1", head(4))         # data: Data Length under what is shown
+    _edit(lines, " From Interface", " Sideways Interface", head(9))      # OSA: no From/To Interface line
+    return "\n".join(lines)
+
+
+def _summary_malformed() -> str:
+    """A SUMMARY report, five of its records damaged one way each."""
+    lines = render_summary(summary_records()[:11]).split("\n")
+
+    def first(i: int) -> int:
+        return next(k for k, ln in enumerate(lines) if ln[2:].split()[:1] == [str(i + 1)])
+
+    del lines[first(1) + 1]                                               # no second line
+    _edit(lines, "ACK PSH", "ACK PUSH", first(2))                         # unknown TCP flag
+    lines[first(4)] = lines[first(4)].replace("10.0.0.1-53000", "10.0.0.1-99999")  # port out of range
+    lines[first(5)] = lines[first(5)].replace("8.8.8.8-53", "2001:DB8::8-53")  # IPv6 source, IPv4 destination
+    lines[first(6)] = lines[first(6)].replace("14:13:05", "14:73:05")    # bad time
+    return "\n".join(lines)
 
 
 def _split_records(text: str) -> list[list[str]]:
@@ -537,13 +954,6 @@ def _split_records(text: str) -> list[list[str]]:
             parts.append([])
         parts[-1].append(ln)
     return parts
-
-
-def _with_other_records(pkts: list[Packet]) -> str:
-    parts = _split_records(render(pkts))
-    parts.insert(2, DATA_TRACE_RECORD.split("\n"))
-    parts.insert(4, OSAENTA_RECORD.split("\n"))
-    return "\n".join(ln for part in parts for ln in part)
 
 
 def _malformed(pkts: list[Packet]) -> str:

@@ -218,7 +218,7 @@ def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
     plen6, has_ip6 = _np(tbl, "ipv6.plen")
     flen, _ = _np(tbl, "frame.len")
     size = np.where(has_ip, iplen, np.where(has_ip6, plen6.astype(np.int64) + 40, flen))
-    return pa.table({
+    cols: dict[str, pa.Array | pa.ChunkedArray] = {
         "ID": tbl["frame.number"],
         "Timestamp": tbl["frame.time_epoch"],
         "Datagram Size": pa.array(size.astype(np.int64)),
@@ -232,4 +232,44 @@ def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
         "Seq. Number": tbl["tcp.seq_raw"],
         "Ack. Number": tbl["tcp.ack_raw"],
         "Window Size": tbl["tcp.window_size_value"],
-    })
+    }
+    if "ctrace.record_type" in tbl.column_names:
+        _data_trace_rows(tbl, cols)
+    return pa.table(cols)
+
+
+def _data_trace_rows(tbl: pa.Table, cols: dict[str, pa.Array | pa.ChunkedArray]) -> None:
+    """CTRACE data trace records (socket data, not packets): Protocol DATA,
+    the socket's local and remote ends from ctrace.data.*, Dir from the
+    record's direction (Out: the job wrote the data), and a message saying
+    how many bytes went to or from which job."""
+    is_data = pc.fill_null(pc.equal(tbl["ctrace.record_type"].combine_chunks(), "data"), False)
+    if not pc.any(is_data).as_py():
+        return
+
+    def col(name: str) -> pa.Array:
+        return tbl[name].combine_chunks()
+
+    out = pc.equal(col("ctrace.direction"), "Out")
+    length = col("ctrace.data.length").cast(pa.int64())
+    cols["Datagram Size"] = pc.if_else(is_data, length, cols["Datagram Size"])
+    cols["Local IP"] = pc.if_else(is_data, col("ctrace.data.local_ip"), cols["Local IP"])
+    cols["Rmt. IP"] = pc.if_else(is_data, col("ctrace.data.remote_ip"), cols["Rmt. IP"])
+    arrow = pc.if_else(out, "->", pc.if_else(pc.equal(col("ctrace.direction"), "In"), "<-", ""))
+    cols["Dir"] = pc.if_else(is_data, pc.fill_null(arrow, ""), cols["Dir"])
+    cols["Protocol"] = pc.if_else(is_data, pa.scalar("DATA"), cols["Protocol"])
+    udp = pc.fill_null(pc.match_substring_regex(col("ctrace.data.domain"), r"(?i)udp|dgram"), False)
+    for name, src in (("Local Port", "ctrace.data.local_port"), ("Rmt. Port", "ctrace.data.remote_port")):
+        ports, valid = _np(tbl, src)
+        named = pc.if_else(udp, _service(ports, valid, UDP_SERVICES), _service(ports, valid, TCP_SERVICES))
+        cols[name] = pc.if_else(is_data, named, cols[name])
+    # "data trace: 120 bytes to jobname FTPD1 (API Data Flow Starts)"
+    job = col("ctrace.jobname")
+    where = pc.if_else(pc.is_null(job),
+                       pc.if_else(out, " out", " in"),
+                       pc.binary_join_element_wise(pc.if_else(out, " to jobname ", " from jobname "), job, ""))
+    state = col("ctrace.data.state")
+    tail = pc.if_else(pc.is_null(state), "", pc.binary_join_element_wise(" (", state, ")", ""))
+    msg = pc.binary_join_element_wise("data trace: ", pc.cast(pc.fill_null(length, 0), pa.string()), " bytes",
+                                      pc.fill_null(where, ""), tail, "")
+    cols["Messages"] = pc.if_else(is_data, msg, cols["Messages"])

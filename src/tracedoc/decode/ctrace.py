@@ -47,6 +47,13 @@ FIELDS = (
     F("ctrace.data.length", "u32", "Data trace: bytes of socket data"),
     F("ctrace.data.domain", "string", "Data trace: Domain/Type/Protocol as printed"),
     F("ctrace.data.state", "string", "Data trace: socket state as printed"),
+    # OSAENTA records (SYSTCPOT): Ethernet frames as the OSA saw them.
+    F("ctrace.osa.device_id", "string", "OSAENTA: OSA device id as printed (e.g. 00-01-00-02)"),
+    # IPCS SUMMARY reports: one or two lines a record, only some header fields.
+    F("ctrace.summary_fields", "string",
+      "SUMMARY report record: comma-separated Wireshark names of the header fields the report gave "
+      "(payload:N = N data bytes shown); every other header field of the rebuilt packet is a placeholder "
+      "(zero, or the minimal header length)"),
 )
 
 LINKTYPE_ZOS_DATA = 147

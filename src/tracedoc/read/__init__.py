@@ -36,6 +36,7 @@ FORMATS: list[tuple[str, int, Callable[[bytes], bool], Callable[[ChunkReader, Tr
     ("pcapng", 64, pcapng.sniff, pcapng.PcapngReader),
     ("ngsniffer", 64, ngsniffer.sniff, ngsniffer.NgSnifferReader),
     ("ctrace", 64 << 10, ctrace.sniff, ctrace.CtraceTextReader),
+    ("ctrace-summary", 64 << 10, ctrace.summary_sniff, ctrace.CtraceSummaryReader),
 ]
 
 

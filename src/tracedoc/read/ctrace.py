@@ -1,5 +1,6 @@
-"""z/OS Communications Server packet traces (CTRACE component SYSTCPDA)
-formatted as text by IPCS.
+"""z/OS Communications Server traces (CTRACE components SYSTCPDA and
+SYSTCPOT) formatted as text by IPCS: packet trace, data trace and OSAENTA
+records.  (IPCS SUMMARY reports: :mod:`tracedoc.read.ctrace_summary`.)
 
 The layout is the one the *z/OS Communications Server: IP Diagnosis Guide*
 documents for ``CTRACE COMP(SYSTCPDA) ... OPTIONS((FORMAT))`` and
@@ -32,10 +33,42 @@ everything here is matched whitespace-tolerantly)::
      ...
 
 * The record header line (record number, system, mnemonic, entry id, time,
-  description) starts a record; ``Packet Trace`` records become frames,
-  ``Data Trace`` and OSAENTA records (and any other kind) are recognised and
-  skipped with a warning, as are continuation segments (``Segment #`` > 0
-  without an IP header) of a trace formatted without reassembly.
+  description) starts a record; its description (else its mnemonic) says
+  the kind.  ``Packet Trace`` records become frames; any other kind (EE,
+  ...) is skipped with a warning, as are continuation segments
+  (``Segment #`` > 0 without an IP header) of a trace formatted without
+  reassembly.
+* ``Data Trace`` records (IBM's sample, "Formatting data traces using
+  IPCS"::
+
+         63 MVS182   DATA     00000005 13:18:52.705250 Data Trace
+       To Jobname        : USER12                                    Full=0
+        Tod Clock        : 2009/06/22 13:18:52.705248                Cid: 00000058
+        Domain           : AF_Inet          Type: Stream             Protocol: TCP
+        State            : API Data Flow Starts
+        Segment #        : 0                Flags: Out
+
+  then the socket's ends and the data) are socket data a job read or wrote,
+  not IP packets: frames of LINKTYPE_ZOS_DATA (147, not decoded) holding the
+  data of the ``Data`` hex section(s), with ctrace.jobname, ctrace.conn_id
+  (Cid) and ctrace.data.* (local / remote address and port, data length,
+  Domain/Type/Protocol, State).  The ends are read under the labels of a
+  packet record (``Source``, ``Destination``, ``Source Port ... Dest
+  Port``: the job's end first, as IBM's "Correlating the data trace"
+  describes the source port as the local one) or as ``Local`` / ``Lcl
+  IpAddr/Port`` / ``Remote`` / ``Rmt IpAddr/Port`` (``ip port``,
+  ``ip..port``, ``ip-port``).  To Jobname is Out, From Jobname In.  A start
+  or end record (``Full=0``) is a frame of no bytes.
+* OSAENTA records (SYSTCPOT: "the same program is used to format OSA traces
+  as well as packet traces") are frames as the OSA saw them: the hex
+  sections, a link-level one first (``Mac Header``, ``Frame Header``,
+  ``Frame`` ...; IBM shows no sample, so several names are accepted) are
+  the Ethernet frame, MAC header and VLAN tags included, and become
+  LINKTYPE_ETHERNET (1) frames (RAW when the dump starts at an IP header).
+  Offsets after the MAC header may count from the frame or from the IP
+  header.  ``Discard`` (OSA codes 1-4095) goes to ctrace.discard, a
+  ``Device ID`` / ``DevId`` line to ctrace.osa.device_id.  A record without
+  a hex dump is skipped with a warning (nothing to rebuild the frame from).
 * With DUMP, the packet's bytes are rebuilt exactly from the hex sections
   (``Ip Header``, ``Protocol Header``, ``Data``): section lengths are
   decimal, the ``Offset:`` of a section is hex and says where it goes.  The
@@ -59,8 +92,9 @@ Field layouts the IBM samples do not show (TCP, IPv6 and most ICMP fields in
 FORMAT) are matched by label, whatever the spacing, as
 ``tests/support/ctrace_render.py`` writes them.
 
-Frames get LINKTYPE_RAW (101).  A damaged record is skipped with a warning
-naming its line; one error at the end counts them.
+Packet records give LINKTYPE_RAW (101) frames.  A damaged record of any
+kind is skipped with a warning naming its line; one error at the end counts
+them.
 """
 
 from __future__ import annotations
@@ -81,6 +115,10 @@ from tracedoc.read.info import InterfaceInfo, TraceInfo
 from tracedoc.read.source import ChunkReader
 
 LINKTYPE_RAW = 101
+LINKTYPE_ETHERNET = 1
+LINKTYPE_ZOS_DATA = 147
+"""Data trace records: socket data, not packets (see decode/ctrace.py)."""
+LINKTYPE_NAMES = {LINKTYPE_RAW: "RAW", LINKTYPE_ETHERNET: "ETHERNET", LINKTYPE_ZOS_DATA: "USER0"}
 SNAPLEN = 65535
 
 MAX_LINE = 1 << 16
@@ -103,6 +141,8 @@ HEADER_RE = re.compile(
 """``RcdNr Sysname Mnemonic EntryId hh:mm:ss.ffffff Description``."""
 
 LINK_RE = re.compile(r"^\s*(From|To)\s+(Interface|Link)\s*:\s*(.*?)\s*$", re.I)
+JOB_RE = re.compile(r"^\s*(From|To)\s+(Job\s*name|Job)\s*:\s*(.*?)\s*$", re.I)
+"""A data trace record's first line: ``To Jobname : USER12   Full=0``."""
 DEVICE_RE = re.compile(r"(?:^|\s)Device\s*:\s*(.*?)\s*(?=(?:Full|Abbrev)\s*=|$)", re.I)
 FULL_RE = re.compile(r"\bFull\s*=\s*(\d+)", re.I)
 ABBREV_RE = re.compile(r"\bAbbrev\s*=\s*(\d+)", re.I)
@@ -111,6 +151,15 @@ SECTION_RE = re.compile(
     r"^\s*(IP(?:v[46])?\s*Header|Protocol\s+Header|Ext(?:ension)?\s+Header|Data)\s*:\s*(\d+)(?!\S)(.*)$", re.I)
 """DUMP section headers: ``Ip Header : 20``, ``Protocol Header : 8``,
 ``Data : 50 Data Length: 50 Offset: 1C``."""
+_LINK_SECTIONS = (r"(?:MAC|Mac|Frame|Link|Ethernet(?:\s+II)?|Eth|Enet|LLC|SNAP|VLAN|802\.1Q|802\.3|OSA|Osa|Lan|LAN"
+                  r"|Media|DLC|Dlc|Hardware|Mac\s+Frame)\s*Header|Frame")
+OSA_SECTION_RE = re.compile(
+    r"^\s*(" + _LINK_SECTIONS + r"|IP(?:v[46])?\s*Header|Protocol\s+Header|Ext(?:ension)?\s+Header|Data)"
+    r"\s*:\s*(\d+)(?!\S)(.*)$", re.I)
+"""DUMP sections of an OSAENTA record: the frame's link-level header comes
+first (``Mac Header``, ``Frame Header``, ... : the name is not known from an
+IBM sample, so several are accepted), then the sections of a packet record."""
+LINK_SECTION_NAME_RE = re.compile(r"^(?:" + _LINK_SECTIONS + r")$", re.I)
 SEC_OFFSET_RE = re.compile(r"\bOffset\s*:\s*([0-9A-Fa-f]+)\s*$", re.I)
 SEC_DLEN_RE = re.compile(r"\bData\s+Length\s*:\s*(\d+)", re.I)
 
@@ -148,13 +197,47 @@ def _norm(label: str) -> str:
     return " ".join(label.lower().replace(":", ": ").split())
 
 
+def _secondary_re(labels: list[str]) -> re.Pattern[str]:
+    return re.compile(
+        r"(?<![^\s)])(" + "|".join(r"\s+".join(re.escape(w) for w in lb.split())
+                                  for lb in sorted(labels, key=len, reverse=True)) + r")\s*:", re.I)
+
+
 PRIMARY = frozenset(_norm(lb) for lb in _PRIMARY)
-SECONDARY_RE = re.compile(
-    r"(?<![^\s)])(" + "|".join(r"\s+".join(re.escape(w) for w in lb.split())
-                              for lb in sorted(_SECONDARY, key=len, reverse=True)) + r")\s*:", re.I)
+SECONDARY_RE = _secondary_re(_SECONDARY)
+
+# Data trace records (IBM's sample: ``To Jobname``, ``Tod Clock ... Cid:``,
+# ``Domain : AF_Inet Type: Stream Protocol: TCP``, ``State``, ``Segment #``;
+# the address lines after it are matched under the labels packet records
+# use and under the local / remote spellings other formatters print).
+_DATA_PRIMARY = [
+    "Tod Clock", "Lost Records", "Sequence #", "Segment #", "Domain", "State", "Source", "Destination",
+    "Source Port", "Destination Port", "Dest Port", "Source Address", "Destination Address", "Local", "Remote",
+    "Lcl IpAddr/Port", "Rmt IpAddr/Port", "Local IpAddr/Port", "Remote IpAddr/Port", "Lcl IpAddr", "Rmt IpAddr",
+    "Local Address", "Remote Address", "Local Port", "Remote Port", "Local IP", "Remote IP", "Lcl Port", "Rmt Port",
+    "Foreign", "Foreign Port", "Asid", "Cid", "Connection Id", "Conn Id", "Job Name", "Jobname", "Type", "Protocol",
+    "Flags", "Discard",
+]
+_DATA_SECONDARY = [
+    "Cid", "Type", "Protocol", "Flags", "Dest Port", "Destination Port", "Asid", "TCB", "Intfx", "Module",
+    "Remote Port", "Local Port", "Lcl Port", "Rmt Port", "Foreign Port", "Port", "Seq", "Job Name", "Jobname",
+]
+DATA_PRIMARY = frozenset(_norm(lb) for lb in _DATA_PRIMARY)
+DATA_SECONDARY_RE = _secondary_re(_DATA_SECONDARY)
+
+# OSAENTA records: the trace header of a packet record plus the OSA's device
+# id (its label spelled several ways).
+_OSA_PRIMARY = ["Tod Clock", "Lost Records", "Sequence #", "Segment #", "Discard", "Device ID", "Device Id",
+                "DeviceId", "DevId", "Dev Id", "OSA Device ID", "Source Port", "Asid", "Flags"]
+_OSA_SECONDARY = ["Intfx", "Module", "Flags", "Dest Port", "Destination Port", "Asid", "TCB", "Device ID",
+                  "DeviceId", "DevId", "Dev Id", "Discard", "Seq"]
+OSA_PRIMARY = frozenset(_norm(lb) for lb in _OSA_PRIMARY)
+OSA_SECONDARY_RE = _secondary_re(_OSA_SECONDARY)
+DEVICE_ID_LABELS = frozenset(_norm(lb) for lb in ("Device ID", "DeviceId", "DevId", "Dev Id", "OSA Device ID"))
 
 
-def split_fields(line: str) -> list[tuple[str, str]] | None:
+def split_fields(line: str, primary: frozenset[str] = PRIMARY,
+                 secondary: re.Pattern[str] = SECONDARY_RE) -> list[tuple[str, str]] | None:
     """``Label : value  Label2: value2`` -> [(label, value), ...] with the
     labels normalised (lower case, single spaces); None when the line does
     not start with a known label."""
@@ -167,13 +250,13 @@ def split_fields(line: str) -> list[tuple[str, str]] | None:
         if colon < 0:
             return None
         name = _norm(line[:colon])
-    if name not in PRIMARY:
+    if name not in primary:
         return None
     out = []
     vstart = colon + 1
     if name == "option":
         return [(name, line[vstart:].strip())]  # the option's own words are its value
-    for m in SECONDARY_RE.finditer(line, vstart):
+    for m in secondary.finditer(line, vstart):
         out.append((name, line[vstart:m.start()].strip()))
         name = _norm(m.group(1))
         vstart = m.end()
@@ -199,10 +282,11 @@ TCP_FLAG_BITS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10
 class Continuation(Exception):
     """A record that is not a packet of its own (skipped, not malformed)."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, what: str = "continuation segment") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.what = what
 
 
 class Malformed(Exception):
@@ -248,6 +332,8 @@ def tod_ns(text: str) -> tuple[int, tuple[int, int, int]] | None:
     y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61 and _date_ok(y)):
         return None
+    if d > calendar.monthrange(y, mo)[1]:
+        return None  # 2011/02/30
     try:
         secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
     except (ValueError, OverflowError):
@@ -274,6 +360,14 @@ def date_ns(date: tuple[int, int, int]) -> int:
     return calendar.timegm((date[0], date[1], date[2], 0, 0, 0, 0, 0, 0)) * 1_000_000_000
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _proto_num(v: str | None) -> int | None:
     t = _first(v)
     if not t:
@@ -295,14 +389,22 @@ def _looks_text(head: bytes) -> bool:
     return bad * 100 <= len(head)
 
 
-def _kind(desc: str) -> str:
+def _kind(desc: str, mnemonic: str = "") -> str:
+    """The record's kind from its header line's description (``Packet
+    Trace``, ``Data Trace``, ``OSAENTA``), else its mnemonic (``PACKET``,
+    ``DATA``, ``OSAENTA``)."""
     d = desc.lower()
+    mn = mnemonic.upper()
     if d.startswith("packet trace"):
         return "packet"
     if d.startswith("data trace"):
         return "data"
-    if "osaenta" in d or d.startswith("osa "):
+    if "osaenta" in d or d.startswith(("osa ", "osa-express")) or mn == "OSAENTA":
         return "osaenta"
+    if mn == "PACKET":
+        return "packet"
+    if mn == "DATA":
+        return "data"
     return "other"
 
 
@@ -316,7 +418,7 @@ def sniff(head: bytes) -> bool:
         if "Trace" not in line and "OSAENTA" not in line.upper():
             continue
         m = HEADER_RE.match(line)
-        if m and _kind(m.group(6)) != "other":
+        if m and _kind(m.group(6), m.group(3)) != "other":
             return True
     return False
 
@@ -429,8 +531,13 @@ def _tcp_option(text: str, line: int) -> bytes:
 class _RecordParser:
     """Turns the lines of one Packet Trace record into a packet."""
 
-    def __init__(self, rec: _Record) -> None:
+    def __init__(self, rec: _Record, section_re: re.Pattern[str] = SECTION_RE, link_re: re.Pattern[str] = LINK_RE,
+                 primary: frozenset[str] = PRIMARY, secondary: re.Pattern[str] = SECONDARY_RE) -> None:
         self.rec = rec
+        self.section_re = section_re
+        self.link_re = link_re
+        self.primary = primary
+        self.secondary = secondary
         self.ctx: dict[str, dict[str, str]] = {"trace": {}, "ip": {}}
         self.ctx_line: dict[str, int] = {}
         self.tcp_options: list[tuple[int, str]] = []
@@ -461,7 +568,7 @@ class _RecordParser:
                 return
             sec.lines.append((ln, off, _CHAR_COLUMN_RE.split(text, maxsplit=1)[0].split()[1:]))
             return
-        m = SECTION_RE.match(text)
+        m = self.section_re.match(text)
         if m:
             tail = m.group(3)
             om = SEC_OFFSET_RE.search(tail)
@@ -472,7 +579,7 @@ class _RecordParser:
             self.sections.append(sec)
             self.open = sec
             return
-        m2 = LINK_RE.match(text)
+        m2 = self.link_re.match(text)
         if m2:
             if self.link_line is None:
                 self.link_line = (ln, m2)
@@ -486,14 +593,17 @@ class _RecordParser:
             self.ctx.setdefault(self.cur, {})
             self._close()
             return
-        fields = split_fields(text)
+        fields = split_fields(text, self.primary, self.secondary)
         if fields is None:
             return  # page heading, banner, data formatting, ...: not a field of the record
         self._close()
         if fields[0][0] == "ipheader: version":
             self.cur = "ip"
         d = self.ctx.setdefault(self.cur, {})
+        first_label = fields[0][0]
         for label, value in fields:
+            if label == "port" and first_label != "port":
+                label = first_label + " port"  # "Source : 9.1.2.3  Port: 21" (data trace spellings)
             if label == "option" and self.cur == "TCP":
                 self.tcp_options.append((ln, value))
                 continue
@@ -513,49 +623,9 @@ class _RecordParser:
         self.feed()
         _recno, system, _mnem, entry_id, hms, _desc = rec.header
         tr = self.ctx["trace"]
-        if self.link_line is None:
-            raise Malformed(rec.line, "no 'From/To Interface/Link' line")
-        lln, lm = self.link_line
-        direction = "In" if lm.group(1).lower() == "from" else "Out"
-        link_kind = "Link" if lm.group(2).lower() == "link" else "Interface"
-        rest = lm.group(3)
-        name_tok = rest.split()[0] if rest.split() else ""
-        link = None if not name_tok or name_tok.lower().startswith(("device", "full=", "abbrev=")) else name_tok
-        dm = DEVICE_RE.search(" " + rest)
-        device = (dm.group(1).strip() or None) if dm else None
-        fm = FULL_RE.search(rest)
-        am = ABBREV_RE.search(rest)
-        full = int(fm.group(1)) if fm else None
-        abbrev = int(am.group(1)) if am else None
-        if full is not None and full >= 1 << 32 or abbrev is not None and abbrev >= 1 << 32:
-            raise Malformed(lln, "packet length out of range")
-
+        lln, direction, link_kind, link, device, full, abbrev = self._link_facts("Interface/Link")
         flags = tr.get("flags")
-        if flags:
-            toks = {t.lower() for t in flags.split()}
-            if "in" in toks and "out" not in toks:
-                direction = "In"
-            elif "out" in toks and "in" not in toks:
-                direction = "Out"
-
-        warning = None
-        ts: int | None = None
-        tod = tr.get("tod clock")
-        if tod is not None:
-            got = tod_ns(tod)
-            if got is None:
-                raise Malformed(self.ctx_line.get("trace:tod clock", rec.line), f"bad Tod Clock '{tod}'")
-            ts = got[0]
-        else:
-            t = hms_ns(hms)
-            if t is None or last_date is None:
-                raise Malformed(rec.line, "no Tod Clock line and no earlier date to place the header time on")
-            ts = date_ns(last_date[0]) + t
-            if last_ts is not None and ts < last_ts - 12 * 3600 * 1_000_000_000:
-                ts += 86400 * 1_000_000_000  # past midnight since the record before
-            y, mo, d = _civil(ts // (86400 * 1_000_000_000))
-            warning = (f"line {rec.line}: record has no Tod Clock line; its time is the header line's "
-                       f"{hms} on {y:04d}/{mo:02d}/{d:02d} (date of {last_date[1]})")
+        ts, tod_given, warning = self._time(last_date, last_ts)
 
         ip_dumped = any(sec.name.lower().replace(" ", "").startswith("ip") for sec in self.sections)
         if not ip_dumped and "ipheader: version" not in self.ctx["ip"]:
@@ -586,7 +656,7 @@ class _RecordParser:
             "ctrace.record": int(_recno) if _recno.isdigit() else int(_recno, 16),
             "ctrace.entry_id": entry_id,
             "ctrace.local_time": hms,
-            "ctrace.tod": ts if tod is not None else None,
+            "ctrace.tod": ts if tod_given else None,
             "ctrace.direction": direction,
             "ctrace.link": link,
             "ctrace.link_kind": link_kind,
@@ -605,6 +675,292 @@ class _RecordParser:
             "ctrace.line": rec.line,
         }
         return _Packet(data, origlen, ts, meta, link, device, warning)
+
+    def _link_facts(self, what: str) -> tuple[int, str, str, str | None, str | None, int | None, int | None]:
+        """The ``From/To Interface|Link|Jobname : name  Device: ...  Full=n``
+        line: (its line, direction, kind, name, device, Full=, Abbrev=); the
+        direction is the record's In / Out flag where it has one."""
+        rec = self.rec
+        if self.link_line is None:
+            raise Malformed(rec.line, f"no 'From/To {what}' line")
+        lln, lm = self.link_line
+        direction = "In" if lm.group(1).lower() == "from" else "Out"
+        kind = lm.group(2).lower()
+        link_kind = "Link" if kind == "link" else "Interface" if kind == "interface" else "Jobname"
+        rest = lm.group(3)
+        name_tok = rest.split()[0] if rest.split() else ""
+        link = None if not name_tok or name_tok.lower().startswith(("device", "full=", "abbrev=")) else name_tok
+        dm = DEVICE_RE.search(" " + rest)
+        device = (dm.group(1).strip() or None) if dm else None
+        fm = FULL_RE.search(rest)
+        am = ABBREV_RE.search(rest)
+        full = int(fm.group(1)) if fm else None
+        abbrev = int(am.group(1)) if am else None
+        if full is not None and full >= 1 << 32 or abbrev is not None and abbrev >= 1 << 32:
+            raise Malformed(lln, "packet length out of range")
+        flags = self.ctx["trace"].get("flags")
+        if flags:
+            toks = {t.lower() for t in flags.split()}
+            if "in" in toks and "out" not in toks:
+                direction = "In"
+            elif "out" in toks and "in" not in toks:
+                direction = "Out"
+        return lln, direction, link_kind, link, device, full, abbrev
+
+    def _common_meta(self, kind: str, ts: int, tod_given: bool, direction: str, full: int | None,
+                     abbrev: int | None) -> dict[str, Any]:
+        """The ctrace.* facts every kind of record has."""
+        rec = self.rec
+        recno, system, _mnem, entry_id, hms, _desc = rec.header
+        tr = self.ctx["trace"]
+        flags = tr.get("flags")
+        return {
+            "ctrace.record_type": kind,
+            "ctrace.system": system,
+            "ctrace.record": int(recno) if recno.isdigit() else int(recno, 16),
+            "ctrace.entry_id": entry_id,
+            "ctrace.local_time": hms,
+            "ctrace.tod": ts if tod_given else None,
+            "ctrace.direction": direction,
+            "ctrace.full_len": full,
+            "ctrace.abbrev_len": abbrev,
+            "ctrace.seq": _ranged(_int(tr.get("sequence #")), 64),
+            "ctrace.lost": _ranged(_int(tr.get("lost records")), 64),
+            "ctrace.flags": " ".join(flags.split()) if flags else None,
+            "ctrace.intfx": _ranged(_int(tr.get("intfx")), 32),
+            "ctrace.asid": _ranged(_int(tr.get("asid"), 16), 16),
+            "ctrace.tcb": _ranged(_int(tr.get("tcb"), 16), 32),
+            "ctrace.segment": _ranged(_int(tr.get("segment #")), 32),
+            "ctrace.discard": _ranged(_int(tr.get("discard")), 32),
+            "ctrace.line": rec.line,
+        }
+
+    def _dumped(self) -> tuple[list[tuple[_Section, bytes]], int, bool]:
+        """Every hex section's bytes, the bytes a ``Data Length`` says are
+        missing from them, and whether one said so."""
+        out = []
+        short = 0
+        have_dlen = False
+        for sec in self.sections:
+            b = _section_bytes(sec)
+            if sec.data_length is not None:
+                if sec.data_length < sec.length:
+                    raise Malformed(sec.line, f"{sec.name} section shows {sec.length} bytes of a "
+                                              f"{sec.data_length}-byte Data Length")
+                short += sec.data_length - sec.length
+                have_dlen = True
+            out.append((sec, b))
+        return out, short, have_dlen
+
+    @staticmethod
+    def _traced_length(caplen: int, short: int, have_dlen: bool, full: int | None, abbrev: int | None,
+                       line: int, what: str, guess: int | None = None) -> int:
+        """The length of what was traced, ``caplen`` bytes of it in the dump
+        (Full= / Abbrev= / Data Length / ``guess``, the length a header in
+        the bytes gives)."""
+        if abbrev is not None:
+            if caplen > abbrev:
+                raise Malformed(line, f"hex dump holds {caplen} bytes, more than Abbrev={abbrev}")
+            if have_dlen:
+                origlen = caplen + short
+            elif full is not None:
+                origlen = full
+            elif guess is not None and guess >= caplen:
+                return guess  # the header's length (an Abbrev= setting longer than the frame)
+            else:
+                origlen = max(abbrev, caplen)
+            if caplen < abbrev and abbrev != origlen:
+                raise Malformed(line, f"hex dump holds {caplen} bytes, Abbrev={abbrev}")
+            return origlen
+        if full is not None:
+            if caplen + short != full:
+                raise Malformed(line, f"hex dump sections hold {caplen + short} bytes of {what}, Full={full}")
+            return full
+        return caplen + short
+
+    # ------------------------------------------------------------ data trace
+
+    def data_record(self, last_date: tuple[tuple[int, int, int], str] | None, last_ts: int | None) -> _Packet:
+        """A Data Trace record: the socket data a job read or wrote (not an
+        IP packet), and the socket's facts."""
+        rec = self.rec
+        self.feed()
+        tr = self.ctx["trace"]
+        lln, direction, _kind_, jobname, _device, full, abbrev = self._link_facts("Jobname")
+        if jobname is None and (tr.get("job name") or tr.get("jobname")):
+            jobname = _first(tr.get("job name") or tr.get("jobname")) or None
+        ts, tod_given, warning = self._time(last_date, last_ts)
+
+        parts, short, have_dlen = self._dumped()
+        pos = 0
+        for sec, b in parts:
+            if sec.offset is not None and sec.offset != pos:
+                raise Malformed(sec.line, f"{sec.name} section at offset {sec.offset:X} but {pos:X} bytes precede it")
+            pos += len(b)
+        data = b"".join(b for _, b in parts)
+        absent = False
+        if not parts and abbrev is None and full:
+            origlen, absent = full, True  # the data is not shown (formatted without it)
+        else:
+            origlen = self._traced_length(len(data), short, have_dlen, full, abbrev, lln, "socket data")
+        if origlen >= 1 << 32:
+            raise Malformed(lln, "data length out of range")
+
+        local = self._endpoint(("local", "lcl ipaddr/port", "local ipaddr/port", "lcl ipaddr", "local address",
+                                "local ip"), ("local port", "lcl port"))
+        remote = self._endpoint(("remote", "rmt ipaddr/port", "remote ipaddr/port", "rmt ipaddr",
+                                 "remote address", "remote ip", "foreign"), ("remote port", "rmt port",
+                                                                            "foreign port"))
+        # IBM: "The source port number in the data trace record matches the
+        # local port number" (a READ, data into the job): Source and
+        # Destination name the job's socket, local first, whichever way the
+        # data went.
+        source = self._endpoint(("source", "source address"), ("source port",))
+        dest = self._endpoint(("destination", "destination address"), ("dest port", "destination port"))
+        lip = local[0] if local[0] is not None else source[0]
+        lport = local[1] if local[1] is not None else source[1]
+        rip = remote[0] if remote[0] is not None else dest[0]
+        rport = remote[1] if remote[1] is not None else dest[1]
+        dtp = [" ".join(tr[k].split()) for k in ("domain", "type", "protocol") if tr.get(k)]
+        state = tr.get("state")
+        cid = tr.get("cid") or tr.get("connection id") or tr.get("conn id")
+
+        meta = self._common_meta("data", ts, tod_given, direction, full, abbrev)
+        meta.update({
+            "ctrace.jobname": jobname,
+            "ctrace.conn_id": _ranged(_int(cid, 16), 32),
+            "ctrace.payload_absent": absent,
+            "ctrace.data.local_ip": lip,
+            "ctrace.data.local_port": lport,
+            "ctrace.data.remote_ip": rip,
+            "ctrace.data.remote_port": rport,
+            "ctrace.data.length": origlen,
+            "ctrace.data.domain": "/".join(dtp) or None,
+            "ctrace.data.state": " ".join(state.split()) if state else None,
+        })
+        return _Packet(data, origlen, ts, meta, jobname, None, warning)
+
+    def _endpoint(self, addr_labels: tuple[str, ...], port_labels: tuple[str, ...]) -> tuple[str | None, int | None]:
+        """(address, port) of one end of a data trace record's socket: an
+        ``ip``, ``ip port``, ``ip..port`` or ``ip-port`` value, and/or a
+        port label of its own."""
+        tr = self.ctx["trace"]
+        ip: str | None = None
+        port: int | None = None
+        for lb in addr_labels:
+            v = tr.get(lb)
+            if not v or not v.split():
+                continue
+            ln = self.ctx_line.get("trace:" + lb, self.rec.line)
+            words = v.split()
+            tok = words[0]
+            ptxt = words[1] if len(words) > 1 and words[1].isdigit() else None
+            m = re.match(r"^(.*?)(?:\.\.|-)(\d+)$", tok)
+            if m and _is_ip(m.group(1)):
+                tok, ptxt = m.group(1), m.group(2)
+            if not _is_ip(tok):
+                raise Malformed(ln, f"bad {lb} address '{tok}'")
+            ip = str(ipaddress.ip_address(tok))
+            if ptxt is not None:
+                port = _need(int(ptxt), ln, f"{lb} port", 16)
+            break
+        for lb in port_labels:
+            v = tr.get(lb)
+            if v is None or not v.split():
+                continue
+            ln = self.ctx_line.get("trace:" + lb, self.rec.line)
+            port = _need(_int(v), ln, lb, 16)
+            break
+        return ip, port
+
+    # ------------------------------------------------------------ OSAENTA
+
+    def osa_frame(self, last_date: tuple[tuple[int, int, int], str] | None,
+                  last_ts: int | None) -> tuple[_Packet, int]:
+        """An OSAENTA record: the frame the OSA saw, MAC header (and VLAN
+        tags) included, rebuilt from the hex sections; and its link type
+        (Ethernet, or RAW when the dump starts at an IP header)."""
+        rec = self.rec
+        self.feed()
+        tr = self.ctx["trace"]
+        lln, direction, link_kind, link, device, full, abbrev = self._link_facts("Interface/Link")
+        ts, tod_given, warning = self._time(last_date, last_ts)
+        if not self.sections:
+            raise Continuation(rec.line, f"line {rec.line}: OSAENTA record without a hex dump of the frame "
+                                         f"skipped (format it with the DUMP option)", "OSAENTA without DUMP")
+        parts, short, have_dlen = self._dumped()
+        pos = 0
+        link_len = 0
+        in_link = True
+        for sec, b in parts:
+            is_link = bool(LINK_SECTION_NAME_RE.match(sec.name))
+            off = sec.offset
+            # Offsets count from the frame's start, or (after the MAC
+            # header) from the IP header's.
+            if off is not None and off != pos and not (not is_link and link_len and off == pos - link_len):
+                raise Malformed(sec.line, f"{sec.name} section at offset {off:X} but {pos:X} bytes precede it")
+            if is_link and in_link:
+                link_len += len(b)
+            else:
+                in_link = False
+            pos += len(b)
+        data = b"".join(b for _, b in parts)
+        if not data:
+            raise Malformed(rec.line, "hex dump sections hold no bytes")
+        first = parts[0][0].name.lower().replace(" ", "")
+        linktype = LINKTYPE_RAW if first.startswith("ip") else LINKTYPE_ETHERNET
+        guess = None
+        if linktype == LINKTYPE_RAW:
+            guess = _ip_length(data)
+        elif link_len >= 14 and data[link_len - 2:link_len] in (b"\x08\x00", b"\x86\xdd"):
+            ipl = _ip_length(data[link_len:])
+            guess = link_len + ipl if ipl is not None else None
+        try:
+            origlen = self._traced_length(len(data), short, have_dlen, full, abbrev, lln, "the frame", guess)
+        except Malformed as first_err:
+            if not link_len:
+                raise
+            # Full= / Abbrev= counting the packet without its MAC header?
+            try:
+                origlen = self._traced_length(len(data), short, have_dlen,
+                                              None if full is None else full + link_len,
+                                              None if abbrev is None else abbrev + link_len, lln, "the frame", guess)
+            except Malformed:
+                raise first_err from None
+        if origlen >= 1 << 32:
+            raise Malformed(lln, "frame length out of range")
+        dev_id = next((" ".join(v.split()) for k, v in tr.items() if k in DEVICE_ID_LABELS and v.strip()), None)
+        meta = self._common_meta("osaenta", ts, tod_given, direction, full, abbrev)
+        meta.update({
+            "ctrace.link": link,
+            "ctrace.link_kind": link_kind,
+            "ctrace.device": device,
+            "ctrace.osa.device_id": dev_id,
+            "ctrace.payload_absent": False,
+        })
+        return _Packet(data, origlen, ts, meta, link, device, warning), linktype
+
+    def _time(self, last_date: tuple[tuple[int, int, int], str] | None,
+              last_ts: int | None) -> tuple[int, bool, str | None]:
+        """The record's time (ns): its Tod Clock, else the header line's time
+        on the date of the record before (with a warning saying so)."""
+        rec = self.rec
+        hms = rec.header[4]
+        tod = self.ctx["trace"].get("tod clock")
+        if tod is not None:
+            got = tod_ns(tod)
+            if got is None:
+                raise Malformed(self.ctx_line.get("trace:tod clock", rec.line), f"bad Tod Clock '{tod}'")
+            return got[0], True, None
+        t = hms_ns(hms)
+        if t is None or last_date is None:
+            raise Malformed(rec.line, "no Tod Clock line and no earlier date to place the header time on")
+        ts = date_ns(last_date[0]) + t
+        if last_ts is not None and ts < last_ts - 12 * 3600 * 1_000_000_000:
+            ts += 86400 * 1_000_000_000  # past midnight since the record before
+        y, mo, d = _civil(ts // (86400 * 1_000_000_000))
+        return ts, False, (f"line {rec.line}: record has no Tod Clock line; its time is the header line's "
+                           f"{hms} on {y:04d}/{mo:02d}/{d:02d} (date of {last_date[1]})")
 
     def _from_dump(self, full: int | None, abbrev: int | None) -> tuple[bytes, int]:
         rec = self.rec
@@ -844,6 +1200,17 @@ _META_TYPES: dict[str, pa.DataType] = {
     "ctrace.discard": pa.uint32(),
     "ctrace.payload_absent": pa.bool_(),
     "ctrace.line": pa.uint64(),
+    "ctrace.jobname": pa.string(),
+    "ctrace.conn_id": pa.uint32(),
+    "ctrace.data.local_ip": pa.string(),
+    "ctrace.data.local_port": pa.uint16(),
+    "ctrace.data.remote_ip": pa.string(),
+    "ctrace.data.remote_port": pa.uint16(),
+    "ctrace.data.length": pa.uint32(),
+    "ctrace.data.domain": pa.string(),
+    "ctrace.data.state": pa.string(),
+    "ctrace.osa.device_id": pa.string(),
+    "ctrace.summary_fields": pa.string(),
 }
 
 _BANNER_STARTS = ("COMPONENT TRACE", "CTRACE ", "CTRACE(", "OPTIONS((", "COMP(", "SYSNAME(", "DSNAME(", "****")
@@ -858,12 +1225,14 @@ class _Batch:
         self.ts: list[int] = []
         self.iface: list[int] = []
         self.rec_off: list[int] = []
+        self.linktype: list[int] = []
         self.meta: dict[str, list[Any]] = {k: [] for k in _META_TYPES}
 
     def __len__(self) -> int:
         return len(self.offset)
 
-    def add(self, p: _Packet, iface: int, rec_off: int) -> None:
+    def add(self, p: _Packet, iface: int, rec_off: int, linktype: int = LINKTYPE_RAW) -> None:
+        self.linktype.append(linktype)
         self.offset.append(len(self.data))
         self.data += p.data
         self.caplen.append(len(p.data))
@@ -882,7 +1251,7 @@ class _Batch:
             caplen=np.asarray(self.caplen, dtype=np.int64),
             origlen=np.asarray(self.origlen, dtype=np.int64),
             ts_ns=np.asarray(self.ts, dtype=np.int64),
-            linktype=np.full(n, LINKTYPE_RAW, dtype=np.int32),
+            linktype=np.asarray(self.linktype, dtype=np.int32).reshape(n),
             interface_id=np.asarray(self.iface, dtype=np.int32),
             record_offset=np.asarray(self.rec_off, dtype=np.int64),
             first_number=number,
@@ -895,15 +1264,18 @@ class CtraceTextReader:
         self.chunks = chunks
         self.info = info
         info.format = "ctrace-format"
+        # Set again at the end: SYSTCPDA (packet and data trace records),
+        # SYSTCPOT (OSAENTA records), or both.
         info.extra["component"] = "SYSTCPDA"
         self.systems: list[str] = []
         self.options_shown: list[str] = []
         self.saw_dump = False
         self.saw_format = False
-        self.ifaces: dict[tuple[str | None, str | None], int] = {}
+        self.ifaces: dict[tuple[int, str | None, str | None], int] = {}
         self.malformed = 0
         self.first_bad: tuple[int, str, int] | None = None
         self.skipped: dict[str, int] = {}
+        self.components: list[str] = []
         self.n_warnings = 0
         self.warnings_dropped = 0
         self.last_date: tuple[tuple[int, int, int], str] | None = None
@@ -978,6 +1350,10 @@ class CtraceTextReader:
             self._add_option(m2.group(0) if m2 else s)  # without the page number
         elif s.startswith("CTRACE") and "COMP(" in s.upper():
             self._add_option(s)
+        elif s.startswith("COMP("):
+            comp = s[len("COMP("):].split(")")[0].strip().upper()
+            if comp in ("SYSTCPDA", "SYSTCPOT"):
+                self._add_component(comp)
         elif s.startswith("OPTIONS(("):
             if "))" in s:
                 self._add_option(s)
@@ -994,33 +1370,52 @@ class CtraceTextReader:
 
     # ------------------------------------------------------------ records
 
-    def _interface(self, link: str | None, device: str | None) -> int:
-        key = (link, device)
+    def _interface(self, link: str | None, device: str | None, linktype: int = LINKTYPE_RAW) -> int:
+        if linktype == LINKTYPE_ZOS_DATA:
+            link, device = "data trace", "socket data (Data Trace records)"
+        key = (linktype, link, device)
         iid = self.ifaces.get(key)
         if iid is None:
             iid = len(self.info.interfaces)
             self.ifaces[key] = iid
             self.info.interfaces.append(InterfaceInfo(
-                id=iid, linktype=LINKTYPE_RAW, linktype_name="RAW", snaplen=SNAPLEN, name=link,
-                description=device))
+                id=iid, linktype=linktype, linktype_name=LINKTYPE_NAMES.get(linktype, str(linktype)),
+                snaplen=SNAPLEN, name=link, description=device))
         return iid
+
+    def _add_component(self, comp: str) -> None:
+        if comp not in self.components:
+            self.components.append(comp)
 
     def _finish_record(self, rec: _Record, batch: _Batch) -> None:
         system = rec.header[1]
         if system not in self.systems:
             self.systems.append(system)
-        if rec.kind != "packet":
-            what = {"data": "Data Trace", "osaenta": "OSAENTA"}.get(rec.kind, f"'{rec.header[5]}'")
+        if rec.kind == "other":
+            what = f"'{rec.header[5]}'"
             self.skipped[what] = self.skipped.get(what, 0) + 1
             self._warn(f"line {rec.line}: {what} record skipped (not supported yet)")
             return
-        parser = _RecordParser(rec)
+        self._add_component("SYSTCPOT" if rec.kind == "osaenta" else "SYSTCPDA")
+        if rec.kind == "data":
+            parser = _RecordParser(rec, SECTION_RE, JOB_RE, DATA_PRIMARY, DATA_SECONDARY_RE)
+        elif rec.kind == "osaenta":
+            parser = _RecordParser(rec, OSA_SECTION_RE, LINK_RE, OSA_PRIMARY, OSA_SECONDARY_RE)
+        else:
+            parser = _RecordParser(rec)
+        linktype = LINKTYPE_RAW
         try:
             if rec.overflow:
                 raise Malformed(rec.line, f"record longer than {MAX_RECORD_LINES} lines")
-            p = parser.packet(self.last_date, self.last_ts)
+            if rec.kind == "data":
+                p = parser.data_record(self.last_date, self.last_ts)
+                linktype = LINKTYPE_ZOS_DATA
+            elif rec.kind == "osaenta":
+                p, linktype = parser.osa_frame(self.last_date, self.last_ts)
+            else:
+                p = parser.packet(self.last_date, self.last_ts)
         except Continuation as e:
-            self.skipped["continuation segment"] = self.skipped.get("continuation segment", 0) + 1
+            self.skipped[e.what] = self.skipped.get(e.what, 0) + 1
             self._warn(e.message)
             return
         except Malformed as e:
@@ -1031,7 +1426,7 @@ class CtraceTextReader:
             return
         if parser.sections:
             self.saw_dump = True
-        if "ip" in parser.ctx and parser.ctx["ip"]:
+        if "ip" in parser.ctx and parser.ctx["ip"] or rec.kind == "data":
             self.saw_format = True
         if p.warning:
             self._warn(p.warning)
@@ -1041,7 +1436,7 @@ class CtraceTextReader:
             days = t // (86400 * 1_000_000_000)
             self.last_date = (_civil(days), f"the record at line {rec.line}")
             self.last_ts = t
-        batch.add(p, self._interface(p.link, p.device), rec.offset)
+        batch.add(p, self._interface(p.link, p.device, linktype), rec.offset, linktype)
 
     def _bad(self, rec: _Record, line: int, reason: str) -> None:
         self.malformed += 1
@@ -1065,9 +1460,9 @@ class CtraceTextReader:
                         batch = _Batch()
                 if self.pending_date is not None:
                     self.last_date, self.pending_date = self.pending_date, None
-                rec = _Record(lineno, off, m.groups(), _kind(m.group(6)))
+                rec = _Record(lineno, off, m.groups(), _kind(m.group(6), m.group(3)))
                 continue
-            if rec is not None and rec.kind == "packet":
+            if rec is not None and rec.kind != "other":
                 if len(rec.lines) < MAX_RECORD_LINES:
                     rec.lines.append((lineno, text))
                 else:
@@ -1091,6 +1486,8 @@ class CtraceTextReader:
 
     def _finish_info(self) -> None:
         info = self.info
+        if self.components:
+            info.extra["component"] = ", ".join(self.components)
         if self.systems:
             info.extra["system"] = ", ".join(self.systems)
         if self.options_shown:
@@ -1122,4 +1519,8 @@ def _civil(days: int) -> tuple[int, int, int]:
     return (y + (m <= 2), m, d)
 
 
-__all__ = ["CtraceTextReader", "sniff"]
+# The SUMMARY report reader lives in its own module (it builds on this one).
+from tracedoc.read.ctrace_summary import CtraceSummaryReader  # noqa: E402
+from tracedoc.read.ctrace_summary import sniff as summary_sniff  # noqa: E402
+
+__all__ = ["CtraceSummaryReader", "CtraceTextReader", "sniff", "summary_sniff"]
