@@ -109,6 +109,7 @@ def info(file: str, as_json: bool) -> None:
     nbytes = 0
     first = last = None
     malformed = 0
+    cut_short = 0
     anomaly_kinds: dict[str, int] = {}
     linktypes: dict[int, int] = {}
     comments = 0
@@ -127,7 +128,13 @@ def info(file: str, as_json: bool) -> None:
             for v, c in zip(*np.unique(lt, return_counts=True)):
                 linktypes[int(v)] = linktypes.get(int(v), 0) + int(c)
             mal = b.column("_ws.malformed")
-            malformed += n - mal.null_count
+            # A header the capture cut short (snaplen, abbreviated or
+            # header-only records) is not malformed: Wireshark says "packet
+            # size limited during capture" for those.
+            cut = pc.less(b.column("frame.cap_len"), b.column("frame.len"))
+            anomalous = pc.is_valid(mal)
+            cut_short += int(pc.sum(pc.and_(anomalous, cut)).as_py() or 0)
+            malformed += int(pc.sum(pc.and_(anomalous, pc.invert(cut))).as_py() or 0)
             if mal.null_count < n:
                 for s in mal.drop_null().to_pylist():
                     kind = s.rsplit(" (offset", 1)[0]
@@ -154,6 +161,7 @@ def info(file: str, as_json: bool) -> None:
         "packet_comments": comments,
         "blocks": inf.blocks,
         "malformed_packets": malformed,
+        "cut_short_packets": cut_short,
         "anomalies": anomaly_kinds,
         "errors": [str(e) for e in inf.errors],
         "warnings": inf.warnings,
@@ -215,6 +223,8 @@ def _print_info(f: dict[str, Any]) -> None:
         if k in _EXTRA_LABELS:
             t.add_row(_EXTRA_LABELS[k], v if isinstance(v, str) else json.dumps(v))
     t.add_row("Malformed packets", str(f["malformed_packets"]))
+    if f["cut_short_packets"]:
+        t.add_row("Headers cut short", f"{f['cut_short_packets']} (packet size limited during capture)")
     for k, v in sorted(f["anomalies"].items(), key=lambda kv: -kv[1]):
         t.add_row("", f"{v} x {k}")
     for e in f["errors"]:
