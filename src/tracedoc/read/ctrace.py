@@ -621,10 +621,8 @@ class _RecordParser:
     def packet(self, last_date: tuple[tuple[int, int, int], str] | None, last_ts: int | None) -> _Packet:
         rec = self.rec
         self.feed()
-        _recno, system, _mnem, entry_id, hms, _desc = rec.header
         tr = self.ctx["trace"]
         lln, direction, link_kind, link, device, full, abbrev = self._link_facts("Interface/Link")
-        flags = tr.get("flags")
         ts, tod_given, warning = self._time(last_date, last_ts)
 
         ip_dumped = any(sec.name.lower().replace(" ", "").startswith("ip") for sec in self.sections)
@@ -647,33 +645,13 @@ class _RecordParser:
         if not len(data) <= origlen < 1 << 32:
             raise Malformed(lln, f"packet length {origlen} does not fit the {len(data)} bytes of the record")
 
-        discard = tr.get("discard")
-        meta: dict[str, Any] = {
-            "ctrace.record_type": "packet",
-            "ctrace.system": system,
-            # IBM's samples number records 1, 2, 3 ... (RcdNr, decimal);
-            # a number with hex letters is read as hex rather than refused.
-            "ctrace.record": int(_recno) if _recno.isdigit() else int(_recno, 16),
-            "ctrace.entry_id": entry_id,
-            "ctrace.local_time": hms,
-            "ctrace.tod": ts if tod_given else None,
-            "ctrace.direction": direction,
+        meta = self._common_meta("packet", ts, tod_given, direction, full, abbrev)
+        meta.update({
             "ctrace.link": link,
             "ctrace.link_kind": link_kind,
             "ctrace.device": device,
-            "ctrace.full_len": full,
-            "ctrace.abbrev_len": abbrev,
-            "ctrace.seq": _ranged(_int(tr.get("sequence #")), 64),
-            "ctrace.lost": _ranged(_int(tr.get("lost records")), 64),
-            "ctrace.flags": " ".join(flags.split()) if flags else None,
-            "ctrace.intfx": _ranged(_int(tr.get("intfx")), 32),
-            "ctrace.asid": _ranged(_int(tr.get("asid"), 16), 16),
-            "ctrace.tcb": _ranged(_int(tr.get("tcb"), 16), 32),
-            "ctrace.segment": _ranged(_int(tr.get("segment #")), 32),
-            "ctrace.discard": _ranged(_int(discard), 32),
             "ctrace.payload_absent": absent,
-            "ctrace.line": rec.line,
-        }
+        })
         return _Packet(data, origlen, ts, meta, link, device, warning)
 
     def _link_facts(self, what: str) -> tuple[int, str, str, str | None, str | None, int | None, int | None]:
@@ -717,6 +695,8 @@ class _RecordParser:
         return {
             "ctrace.record_type": kind,
             "ctrace.system": system,
+            # IBM's samples number records 1, 2, 3 ... (RcdNr, decimal);
+            # a number with hex letters is read as hex rather than refused.
             "ctrace.record": int(recno) if recno.isdigit() else int(recno, 16),
             "ctrace.entry_id": entry_id,
             "ctrace.local_time": hms,
