@@ -102,8 +102,10 @@ def write_fields(batches: Iterable[pa.RecordBatch], names: list[str], opts: dict
     return rows
 
 
-def _writer_process(conn, schema: pa.Schema, names: list[str], opts: dict[str, str], fd: int) -> None:  # type: ignore[no-untyped-def]
-    """Child side of :func:`write_fields_parallel`: format and write."""
+def _writer_process(conn, names: list[str], opts: dict[str, str], fd: int) -> None:  # type: ignore[no-untyped-def]
+    """Child side of :func:`write_fields_parallel`: format and write.  The
+    first message is the batches' schema, then one message per batch, then
+    an empty one."""
     import os
 
     from tracedoc import _malloc
@@ -111,6 +113,7 @@ def _writer_process(conn, schema: pa.Schema, names: list[str], opts: dict[str, s
     _malloc.tune()
     out = os.fdopen(os.dup(fd), "wb", buffering=1 << 20)
     try:
+        schema = pa.ipc.read_schema(pa.py_buffer(conn.recv_bytes()))
         while True:
             msg = conn.recv_bytes()
             if not msg:
@@ -140,22 +143,26 @@ def write_fields_parallel(batches: Iterable[pa.RecordBatch], names: list[str], o
     if opts["header"] == "y":
         out.write((opts["separator"].join(names) + "\n").encode())
     out.flush()
-    it = iter(batches)
-    first = next(it, None)
-    if first is None:
-        return 0
+    # Fork before the first batch is decoded, while this process has not yet
+    # started Arrow's or numpy's worker threads: a fork is only safe then.
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_writer_process, args=(recv, first.schema, names, opts, out.fileno()),
+    child = ctx.Process(target=_writer_process, args=(recv, names, opts, out.fileno()),
                         name="tracedoc-writer", daemon=True)
     child.start()
     recv.close()
     rows = 0
+    schema_sent = False
     try:
-        for batch in _chain(first, it):
+        for batch in batches:
+            if not schema_sent:
+                send.send_bytes(batch.schema.serialize().to_pybytes())
+                schema_sent = True
             if batch.num_rows:
                 send.send_bytes(batch.serialize())
                 rows += batch.num_rows
+        if not schema_sent:
+            send.send_bytes(pa.schema([]).serialize().to_pybytes())
         send.send_bytes(b"")
     except (BrokenPipeError, OSError):
         # The writer is gone (the reader of our output closed it, or it
@@ -167,11 +174,6 @@ def write_fields_parallel(batches: Iterable[pa.RecordBatch], names: list[str], o
     if child.exitcode not in (0, None):
         raise RuntimeError(f"output writer process failed (exit code {child.exitcode})")
     return rows
-
-
-def _chain(first: pa.RecordBatch, rest) -> Iterable[pa.RecordBatch]:  # type: ignore[no-untyped-def]
-    yield first
-    yield from rest
 
 
 PARALLEL_MIN_BYTES = 32 << 20
