@@ -39,6 +39,7 @@ from tracedoc.decode.table import Decoder
 from tracedoc.errors import TraceFormatError
 from tracedoc.read import ctrace, open_reader
 from tests.support.command import tracedoc_command
+from tests.support.mutations import line_ops, mutate_lines
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ctrace"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -622,31 +623,15 @@ _line_text = st.one_of(
                      "  Asid: FFFFF TCB: FFFFFFFFF", "\f", "  Discard          : 99999999999999999999",
                      " From Interface    :", " To Link           : L Device: X Abbrev=0"]),
 )
-_op = st.tuples(st.sampled_from(["del", "dup", "ins", "rep", "mut"]), st.integers(0, 10_000), _line_text,
-                st.integers(0, 200))
+_op = line_ops(_line_text)
 
 
 @FUZZ
 @given(base=st.sampled_from(sorted(BASES)), ops=st.lists(_op, max_size=12),
        chunk=st.sampled_from([None, 97, 4096]))
 def test_fuzz_frames_or_format_error(tmp_path_factory, base, ops, chunk):
-    lines = list(BASES[base])
-    for kind, i, text, pos in ops:
-        k = i % max(len(lines), 1)
-        if kind == "del" and lines:
-            del lines[k]
-        elif kind == "dup" and lines:
-            lines.insert(k, lines[k])
-        elif kind == "ins":
-            lines.insert(k, text)
-        elif kind == "rep" and lines:
-            lines[k] = text
-        elif kind == "mut" and lines and lines[k]:
-            ln = lines[k]
-            p = pos % len(ln)
-            lines[k] = ln[:p] + (text[:1] or "Z") + ln[p + 1:]
     path = tmp_path_factory.mktemp("fz") / "f.txt"
-    path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass"))
+    path.write_bytes(mutate_lines(BASES[base], ops))
     check_contract(path, chunk)
 
 

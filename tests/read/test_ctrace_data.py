@@ -31,6 +31,7 @@ import tracedoc
 from tests.read.test_ctrace import CORPUS, DATA, _manifest, fields_text, read_frames, run
 from tests.support.ctrace_render import DataRecord, Frame, data_records, mac_header_len, osa_frames, render_records
 from tests.support.tshark_compare import ISSUE2_FIELDS
+from tests.support.mutations import line_ops, mutate_lines
 from tracedoc.decode.ctrace import LINKTYPE_ZOS_DATA
 from tracedoc.decode.table import Decoder
 from tracedoc.errors import TraceFormatError
@@ -387,8 +388,7 @@ _line_text = st.one_of(
                      "    9 SOW1     OSAENTA  00000007 14:13:05.687446 OSAENTA",
                      " Ip Header         : 20 Offset: FFFFFFFFFFFF", "  Device ID        :", "\f"]),
 )
-_op = st.tuples(st.sampled_from(["del", "dup", "ins", "rep", "mut"]), st.integers(0, 10_000), _line_text,
-                st.integers(0, 200))
+_op = line_ops(_line_text)
 
 
 def check_contract(path: Path, chunk: int | None) -> None:
@@ -417,23 +417,8 @@ def check_contract(path: Path, chunk: int | None) -> None:
 @FUZZ
 @given(base=st.sampled_from(sorted(BASES)), ops=st.lists(_op, max_size=12), chunk=st.sampled_from([None, 97, 4096]))
 def test_fuzz_data_and_osaenta(tmp_path_factory, base, ops, chunk):
-    lines = list(BASES[base])
-    for kind, i, text, pos in ops:
-        k = i % max(len(lines), 1)
-        if kind == "del" and lines:
-            del lines[k]
-        elif kind == "dup" and lines:
-            lines.insert(k, lines[k])
-        elif kind == "ins":
-            lines.insert(k, text)
-        elif kind == "rep" and lines:
-            lines[k] = text
-        elif kind == "mut" and lines and lines[k]:
-            ln = lines[k]
-            p = pos % len(ln)
-            lines[k] = ln[:p] + (text[:1] or "Z") + ln[p + 1:]
     path = tmp_path_factory.mktemp("fz") / "f.txt"
-    path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass"))
+    path.write_bytes(mutate_lines(BASES[base], ops))
     check_contract(path, chunk)
 
 

@@ -27,6 +27,7 @@ from tests.read.test_ctrace import CORPUS, DATA, ROUND_TRIP, ip_packets, read_fr
 from tests.read.test_ctrace_data import check_contract
 from tests.support.ctrace_render import (DataRecord, Packet, layout, render_summary, summary_facts,
                                          summary_records)
+from tests.support.mutations import line_ops, mutate_lines
 from tracedoc.read import ctrace, ctrace_summary
 
 SUMMARY_FILES = ["summary.txt", "summary_collapsed.txt", "ibm_summary.txt", "summary_malformed.txt"]
@@ -289,30 +290,14 @@ _line_text = st.one_of(
                      "OT 1 23:59:59.999999 FFFF 4294967296 0 65536 SYN 99999 1.2.3.4-1 5.6.7.8-2",
                      "OU 2 00:00:00.000000 0 65530 ::1-1 ::2-2", "ID 3 00:00:00.0 99999999999 ::1"]),
 )
-_op = st.tuples(st.sampled_from(["del", "dup", "ins", "rep", "mut"]), st.integers(0, 10_000), _line_text,
-                st.integers(0, 200))
+_op = line_ops(_line_text)
 
 
 @FUZZ
 @given(base=st.sampled_from(sorted(BASES)), ops=st.lists(_op, max_size=12), chunk=st.sampled_from([None, 97, 4096]))
 def test_fuzz_summary(tmp_path_factory, base, ops, chunk):
-    lines = list(BASES[base])
-    for kind, i, text, pos in ops:
-        k = i % max(len(lines), 1)
-        if kind == "del" and lines:
-            del lines[k]
-        elif kind == "dup" and lines:
-            lines.insert(k, lines[k])
-        elif kind == "ins":
-            lines.insert(k, text)
-        elif kind == "rep" and lines:
-            lines[k] = text
-        elif kind == "mut" and lines and lines[k]:
-            ln = lines[k]
-            p = pos % len(ln)
-            lines[k] = ln[:p] + (text[:1] or "Z") + ln[p + 1:]
     path = tmp_path_factory.mktemp("fz") / "s.txt"
-    path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass"))
+    path.write_bytes(mutate_lines(BASES[base], ops))
     check_contract(path, chunk)
 
 

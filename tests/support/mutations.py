@@ -43,3 +43,31 @@ def mutate(data: bytes, muts) -> bytes:  # type: ignore[no-untyped-def]
         elif m[0] == "delete":
             del b[pos:pos + m[2]]
     return bytes(b)
+
+
+def line_ops(line_text: st.SearchStrategy) -> st.SearchStrategy:
+    """Edits of a text trace, line by line: delete, duplicate, insert or
+    replace a line (new lines drawn from ``line_text``), or change one
+    character of a line."""
+    return st.tuples(st.sampled_from(["del", "dup", "ins", "rep", "mut"]), st.integers(0, 10_000), line_text,
+                     st.integers(0, 200))
+
+
+def mutate_lines(base: list[str], ops) -> bytes:  # type: ignore[no-untyped-def]
+    """Apply :func:`line_ops` edits to ``base``; the file's bytes."""
+    lines = list(base)
+    for kind, i, text, pos in ops:
+        k = i % max(len(lines), 1)
+        if kind == "del" and lines:
+            del lines[k]
+        elif kind == "dup" and lines:
+            lines.insert(k, lines[k])
+        elif kind == "ins":
+            lines.insert(k, text)
+        elif kind == "rep" and lines:
+            lines[k] = text
+        elif kind == "mut" and lines and lines[k]:
+            ln = lines[k]
+            p = pos % len(ln)
+            lines[k] = ln[:p] + (text[:1] or "Z") + ln[p + 1:]
+    return "\n".join(lines).encode("utf-8", "surrogatepass")
