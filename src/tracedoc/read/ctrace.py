@@ -1457,12 +1457,7 @@ class CtraceTextReader:
             yield batch.frames(number)
             number += len(batch)
         self._finish_info()
-        c = self.chunks
-        if c.stream_error is not None:
-            self.info.errors.append(c.stream_error)
-        if self.malformed and self.first_bad is not None:
-            line, reason, offset = self.first_bad
-            self.info.fail(f"{self.malformed} malformed CTRACE record(s); first at line {line}: {reason}", offset)
+        report_end(self.info, self.chunks, self.malformed, self.first_bad)
 
     def _finish_info(self) -> None:
         info = self.info
@@ -1483,6 +1478,18 @@ class CtraceTextReader:
         if not info.interfaces:
             info.interfaces.append(InterfaceInfo(id=0, linktype=LINKTYPE_RAW, linktype_name="RAW",
                                                  snaplen=SNAPLEN))
+
+
+def report_end(info: TraceInfo, chunks: ChunkReader, malformed: int,
+               first_bad: tuple[int, str, int] | None) -> None:
+    """The errors a formatted-text read ends with: a decompression fault,
+    and one error counting the malformed records (each already has its
+    warning), so the exit code says the trace was not all read."""
+    if chunks.stream_error is not None:
+        info.errors.append(chunks.stream_error)
+    if malformed and first_bad is not None:
+        line, reason, offset = first_bad
+        info.fail(f"{malformed} malformed CTRACE record(s); first at line {line}: {reason}", offset)
 
 
 def _civil(days: int) -> tuple[int, int, int]:

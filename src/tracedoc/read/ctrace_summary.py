@@ -371,12 +371,7 @@ class CtraceSummaryReader(ctrace.CtraceTextReader):
             yield batch.frames(number)
             number += len(batch)
         self._finish_info()
-        c = self.chunks
-        if c.stream_error is not None:
-            self.info.errors.append(c.stream_error)
-        if self.malformed and self.first_bad is not None:
-            line, reason, offset = self.first_bad
-            self.info.fail(f"{self.malformed} malformed CTRACE record(s); first at line {line}: {reason}", offset)
+        ctrace.report_end(self.info, self.chunks, self.malformed, self.first_bad)
 
     def _summary_banner(self, text: str) -> None:
         s = " ".join(text.split())
