@@ -232,6 +232,30 @@ def _print_info(f: dict[str, Any]) -> None:
     con.print(t)
 
 
+# -- display filters (-Y) ------------------------------------------------------
+
+def _display_filter(text: str | None):  # type: ignore[no-untyped-def]
+    """Compile ``-Y FILTER``; a bad filter is shown with a caret under the fault."""
+    if text is None:
+        return None
+    from tracedoc.errors import FilterSyntaxError
+    from tracedoc.filter import caret_lines, compile_filter
+
+    try:
+        return compile_filter(text)
+    except FilterSyntaxError as e:
+        click.echo(f"tracedoc: error: display filter: {e}", err=True)
+        for line in caret_lines(e):
+            click.echo(f"tracedoc: error:   {line}", err=True)
+        sys.exit(EXIT_TRACE_ERROR)
+
+
+def _filtered(batches: Iterator[pa.RecordBatch], flt) -> Iterator[pa.RecordBatch]:  # type: ignore[no-untyped-def]
+    """The frames ``flt`` selects (frame.number keeps the original numbers)."""
+    for b in batches:
+        yield flt.apply(b)
+
+
 # -- fields -----------------------------------------------------------------
 
 @main.command()
@@ -240,7 +264,9 @@ def _print_info(f: dict[str, Any]) -> None:
               help="Field to print (Wireshark name); repeat for more.")
 @click.option("-E", "options", multiple=True, metavar="OPT=VAL",
               help="header=y|n, separator=/t|/s|C, quote=d|s|n, occurrence=f|l|a, aggregator=C")
-def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None:
+@click.option("-Y", "--display-filter", "display_filter", metavar="FILTER",
+              help="Print only the frames this Wireshark display filter selects.")
+def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...], display_filter: str | None) -> None:
     """Print fields, one line per frame, as `tshark -T fields` does."""
     import tracedoc
     from tracedoc.cli.fields_cmd import (PARALLEL_MIN_BYTES, check_fields, needed_columns, parse_options,
@@ -249,12 +275,19 @@ def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None
     names = list(fields)
     check_fields(names)
     opts = parse_options(options)
+    flt = _display_filter(display_filter)
+    columns = needed_columns(names)
+    if flt is not None:
+        columns = list(dict.fromkeys(columns + flt.columns))
     trace = tracedoc.open(file)
     out = stdout_binary()
     parallel = (os.cpu_count() or 1) > 1 and trace.info.file_size >= PARALLEL_MIN_BYTES
     writer = write_fields_parallel if parallel else write_fields
     with _progress(True) as bar:
-        writer(_iter_with_progress(trace, bar, needed_columns(names)), names, opts, out)
+        batches = _iter_with_progress(trace, bar, columns)
+        if flt is not None:
+            batches = _filtered(batches, flt)
+        writer(batches, names, opts, out)
     out.flush()
     _finish(trace)
 
@@ -266,7 +299,9 @@ def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...]) -> None
 @click.option("--local", "local", metavar="CIDR", help="The local side (address or network).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--limit", type=int, default=None, help="Show at most N packets.")
-def summary(file: str, local: str | None, fmt: str, limit: int | None) -> None:
+@click.option("-Y", "--display-filter", "display_filter", metavar="FILTER",
+              help="Show only the packets this Wireshark display filter selects.")
+def summary(file: str, local: str | None, fmt: str, limit: int | None, display_filter: str | None) -> None:
     """The Packet Summary: one line per packet, oriented to the local side."""
     import tracedoc
     from tracedoc.analyze.summary import infer_local, summary as build
@@ -279,15 +314,20 @@ def summary(file: str, local: str | None, fmt: str, limit: int | None) -> None:
             ipaddress.ip_network(local, strict=False)
         except ValueError:
             raise click.BadParameter(f"'{local}' is not an IP address or network", param_hint="--local")
+    flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
     with _progress(True) as bar:
         batches = list(_iter_with_progress(trace, bar))
     from tracedoc.decode.table import SCHEMA
 
     tbl = pa.Table.from_batches(batches, schema=SCHEMA)
+    full = tbl
+    if flt is not None:
+        tbl = tbl.filter(pa.array(flt(tbl)))
     if limit is not None:
         tbl = tbl.slice(0, max(limit, 0))
-    side = infer_local(tbl, local)
+    # The local side is inferred from every packet, not only the shown ones.
+    side = infer_local(full if flt is not None else tbl, local)
     rows = build(tbl, side)
     render_summary(rows, side, fmt)
     _finish(trace)
