@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import raw
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -35,11 +36,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         ctx.put(TTL, idx, (v & 0xFF).astype(np.uint8))
         pos = pos + 4
         if bottom.any():
-            bi, bp = idx[bottom], pos[bottom]
-            ok = ctx.have(bi, bp, 1)
-            bi, bp = bi[ok], bp[ok]
-            nib = ctx.u8(bp) >> 4
-            key = np.where(nib == 4, 0x0800, np.where(nib == 6, 0x86DD, 0)).astype(np.uint32)
-            out.append(Next("ethertype", key, Layer(bi, bp, None, ly.prefix, ly.depth + 1)))
+            # The payload names no protocol: tell IPv4 from IPv6 by its first nibble.
+            out += raw.by_version(ctx, Layer(idx[bottom], pos[bottom], None, ly.prefix, ly.depth))
         idx, pos = idx[~bottom], pos[~bottom]
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import raw
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -26,14 +27,6 @@ ETH = 0x6558  # "transparent Ethernet bridging": the ethertype that means Ethern
 
 def _on(ly: Layer, mask: np.ndarray, pos: np.ndarray) -> Layer:
     return Layer(ly.idx[mask], pos[mask], None, ly.prefix, ly.depth + 1)
-
-
-def _by_version(ctx: Ctx, ly: Layer) -> list[Next]:
-    ok = ctx.have(ly.idx, ly.pos, 1)
-    ly = ly.take(ok)
-    nib = ctx.u8(ly.pos) >> 4
-    key = np.where(nib == 4, 0x0800, np.where(nib == 6, 0x86DD, 0)).astype(np.uint32)
-    return [Next("ethertype", key, ly)]
 
 
 def vxlan(ctx: Ctx, ly: Layer) -> list[Next]:
@@ -84,7 +77,7 @@ def gtp_u(ctx: Ctx, ly: Layer) -> list[Next]:
         more &= ~bad
         nxt = np.where(more, ctx.u8(cur + ln - 1).astype(np.int64), nxt)
         cur = np.where(more, cur + ln, cur)
-    return _by_version(ctx, _on(ly, live, cur))
+    return raw.by_version(ctx, Layer(ly.idx[live], cur[live], None, ly.prefix, ly.depth))
 
 
 def teredo(ctx: Ctx, ly: Layer) -> list[Next]:
