@@ -724,10 +724,7 @@ class _RecordParser:
         for sec in self.sections:
             b = _section_bytes(sec)
             if sec.data_length is not None:
-                if sec.data_length < sec.length:
-                    raise Malformed(sec.line, f"{sec.name} section shows {sec.length} bytes of a "
-                                              f"{sec.data_length}-byte Data Length")
-                short += sec.data_length - sec.length
+                short += _data_short(sec)
                 have_dlen = True
             out.append((sec, b))
         return out, short, have_dlen
@@ -954,10 +951,7 @@ class _RecordParser:
                 raise Malformed(sec.line, f"{sec.name} section at offset {off:X} but {pos:X} bytes precede it")
             b = _section_bytes(sec)
             if sec.data_length is not None:
-                if sec.data_length < sec.length:
-                    raise Malformed(sec.line, f"{sec.name} section shows {sec.length} bytes of a "
-                                              f"{sec.data_length}-byte Data Length")
-                data_short += sec.data_length - sec.length
+                data_short += _data_short(sec)
                 have_dlen = True
             parts.append(b)
             pos += len(b)
@@ -1478,6 +1472,15 @@ class CtraceTextReader:
         if not info.interfaces:
             info.interfaces.append(InterfaceInfo(id=0, linktype=LINKTYPE_RAW, linktype_name="RAW",
                                                  snaplen=SNAPLEN))
+
+
+def _data_short(sec: _Section) -> int:
+    """Bytes a section's ``Data Length`` says were not dumped."""
+    assert sec.data_length is not None
+    if sec.data_length < sec.length:
+        raise Malformed(sec.line, f"{sec.name} section shows {sec.length} bytes of a "
+                                  f"{sec.data_length}-byte Data Length")
+    return sec.data_length - sec.length
 
 
 def report_end(info: TraceInfo, chunks: ChunkReader, malformed: int,
