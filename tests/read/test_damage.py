@@ -13,7 +13,6 @@ import gzip
 import lzma
 import random
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ import zstandard
 
 from tests.support.pcapgen import (PACKETS, Rec, expected_frames, pcap_file, pcap_header,
                                    pcap_record, read_all, records)
+from tests.support.compression import decompressor
 from tracedoc.errors import TraceFormatError
 from tracedoc.read import open_reader
 
@@ -329,14 +329,7 @@ COMPRESSORS = {
 
 def _decompressible_prefix(kind: str, comp: bytes) -> int:
     """How many bytes a decompressor can recover from a damaged stream."""
-    if kind == "gzip":
-        d = zlib.decompressobj(31)
-    elif kind == "bzip2":
-        d = bz2.BZ2Decompressor()
-    elif kind == "xz":
-        d = lzma.LZMADecompressor()
-    else:
-        d = zstandard.ZstdDecompressor().decompressobj()
+    d = decompressor(kind)
     n = 0
     for i in range(0, len(comp), 512):
         try:
@@ -421,14 +414,7 @@ def test_truncated_gzip_keeps_records(tmp_path):
 def _decompress_until_fault(kind: str, comp: bytes) -> tuple[bytes, bool]:
     """What a decompressor recovers, 512 compressed bytes at a time, and
     whether it noticed the damage."""
-    if kind == "gzip":
-        d = zlib.decompressobj(31)
-    elif kind == "bzip2":
-        d = bz2.BZ2Decompressor()
-    elif kind == "xz":
-        d = lzma.LZMADecompressor()
-    else:
-        d = zstandard.ZstdDecompressor().decompressobj()
+    d = decompressor(kind)
     out = []
     for i in range(0, len(comp), 512):
         try:

@@ -19,7 +19,6 @@ import bz2
 import gzip
 import lzma
 import struct
-import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +34,7 @@ from tracedoc.errors import TraceFormatError
 from tracedoc.read import open_reader
 from tracedoc.read.batch import FrameBatch
 from tests.support.mutations import mutate, mutations
+from tests.support.compression import decompressor
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -264,14 +264,7 @@ def test_compressed_files(workdir, container, names, kind, muts, after, where, c
 
 
 def _recoverable(kind: str, comp: bytes) -> int:
-    if kind == "gzip":
-        d = zlib.decompressobj(31)
-    elif kind == "bzip2":
-        d = bz2.BZ2Decompressor()
-    elif kind == "xz":
-        d = lzma.LZMADecompressor()
-    else:
-        d = zstandard.ZstdDecompressor().decompressobj()
+    d = decompressor(kind)
     try:
         return len(d.decompress(comp))
     except Exception:
