@@ -565,6 +565,7 @@ class Env:
         self.n = batch.num_rows
         self.cache: dict[str, Occ] = {}
         self.valid_cache: dict[str, np.ndarray] = {}
+        self.multi_cache: dict[str, list[Occ]] = {}
 
     def arrow(self, name: str) -> pa.Array:
         col = self.batch.column(name)
@@ -576,7 +577,11 @@ class Env:
         v = self.valid_cache.get(name)
         if v is None:
             col = self.arrow(name)
-            if col.null_count == 0:
+            if FIELDS[name].multi:
+                # A multi-occurrence field is present when its list has an element.
+                v = np.asarray(pc.fill_null(pc.greater(pc.list_value_length(col), 0), False)
+                               .to_numpy(zero_copy_only=False), dtype=bool)
+            elif col.null_count == 0:
                 v = np.ones(self.n, dtype=bool)
             elif col.null_count == len(col):
                 v = np.zeros(self.n, dtype=bool)
@@ -589,27 +594,54 @@ class Env:
         got = self.cache.get(name)
         if got is not None:
             return got
-        col = self.arrow(name)
-        valid = self.valid(name)
-        t = FIELDS[name].type
-        vals: Any
-        if t in ("bytes", "string"):
-            vals = col
-        elif t == "ipv6":
-            if len(col) == 0:
-                raw = np.zeros((0, 16), np.uint8)
-            else:
-                raw = np.frombuffer(col.buffers()[1], dtype=np.uint8)[col.offset * 16:(col.offset + len(col)) * 16]
-            pairs = raw.reshape(-1, 16).view(">u8").astype(np.uint64)
-            vals = (pairs[:, 0], pairs[:, 1])
-        elif t == "bool":
-            vals = np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.int64)
-        else:
-            arr = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False))
-            vals = arr.astype(np.uint64 if t == "u64" else np.int64, copy=False)
-        got = (vals, valid)
+        got = _occurrence(self.arrow(name), self.valid(name), FIELDS[name].type)
         self.cache[name] = got
         return got
+
+    def occurrences(self, name: str) -> list[Occ]:
+        """Every occurrence of a column's field: one for a plain column, one
+        per list position for a multi-occurrence field (the k-th value of
+        each row, valid where the row has k+1 values)."""
+        if not FIELDS[name].multi:
+            return [self.values(name)]
+        key = "\x00occ\x00" + name
+        got = self.multi_cache.get(key)
+        if got is None:
+            col = self.arrow(name)
+            flat = col.flatten()
+            parents = np.asarray(pc.list_parent_indices(col).to_numpy(zero_copy_only=False), dtype=np.int64)
+            rows = np.arange(self.n, dtype=np.int64)
+            first = np.searchsorted(parents, rows, "left")
+            count = np.searchsorted(parents, rows, "right") - first
+            got = []
+            t = FIELDS[name].type
+            for k in range(int(count.max()) if len(count) else 0):
+                has = count > k
+                picked = pc.take(flat, pa.array(np.where(has, first + k, 0), mask=~has))
+                got.append(_occurrence(picked, has, t))
+            self.multi_cache[key] = got
+        return got
+
+
+def _occurrence(col: pa.Array, valid: np.ndarray, t: str) -> Occ:
+    """Values of one occurrence column in the form the comparisons take."""
+    vals: Any
+    if t in ("bytes", "string"):
+        vals = col
+    elif t == "ipv6":
+        if len(col) == 0:
+            raw = np.zeros((0, 16), np.uint8)
+        else:
+            filled = col.fill_null(b"\x00" * 16) if col.null_count else col
+            raw = np.frombuffer(filled.buffers()[1], dtype=np.uint8)[filled.offset * 16:(filled.offset + len(filled)) * 16]
+        pairs = raw.reshape(-1, 16).view(">u8").astype(np.uint64)
+        vals = (pairs[:, 0], pairs[:, 1])
+    elif t == "bool":
+        vals = np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.int64)
+    else:
+        arr = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False))
+        vals = arr.astype(np.uint64 if t == "u64" else np.int64, copy=False)
+    return (vals, valid)
 
 
 _NP_OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -761,7 +793,7 @@ class Compiler:
         self.use(cols)
 
         def get(env: Env) -> list[Occ]:
-            return [env.values(c) for c in cols]
+            return [occ for c in cols for occ in env.occurrences(c)]
 
         numeric = f.type not in ("bytes", "string", "ipv6")
         return Operand(f, name, cols, get, numeric)

@@ -22,6 +22,13 @@ ipv6.plen ipv6.nxt ipv6.hlim ipv6.src ipv6.dst tcp.srcport tcp.dstport tcp.seq_r
 tcp.flags tcp.window_size_value tcp.len tcp.options.mss_val tcp.options.wscale.shift tcp.options.sack_perm
 udp.srcport udp.dstport udp.length icmp.type icmp.code icmpv6.type icmpv6.code""".split()
 
+ISSUE4_FIELDS = """dns.id dns.flags.response dns.flags.rcode dns.qry.name dns.qry.type dns.count.answers
+dhcp.option.dhcp dhcp.id dhcp.ip.your ftp.request.command ftp.request.arg ftp.response.code
+tls.record.content_type tls.handshake.type tls.handshake.extensions_server_name
+tls.handshake.ciphersuite http.request.method http.request.uri http.response.code
+snmp.community nbns.name""".split()
+"""The application fields issue 4 compares with tshark."""
+
 
 @dataclass
 class Result:
@@ -33,6 +40,8 @@ class Result:
     nonempty_pairs: int = 0
     nonempty_agree: int = 0
     by_field: Counter = field(default_factory=Counter)
+    per_field: dict = field(default_factory=dict)
+    """Field -> [agreeing, compared] over the values either side has."""
     examples: list = field(default_factory=list)
     error: str | None = None
 
@@ -52,15 +61,29 @@ def tracedoc_lines(path: str, fields: list[str]) -> tuple[list[list[str]], str |
     from tracedoc.cli.fields_cmd import parse_options, write_fields
     from tracedoc.errors import TracedocError
 
+    from tracedoc.decode.table import FIELDS
+
+    # Fields tracedoc does not know yet count as empty (and so disagree).
+    known = [f for f in fields if f in FIELDS]
     buf = io.BytesIO()
     try:
         t = tracedoc.open(path)
-        write_fields(t.iter_packets(), fields, parse_options(["occurrence=f"]), buf)
+        write_fields(t.iter_packets(columns=_columns(known)), known, parse_options(["occurrence=f"]), buf)
         err = "; ".join(t.errors) or None
     except TracedocError as e:
         err = str(e)
     text = buf.getvalue().decode("utf-8", "replace")
-    return [ln.split("\t") for ln in text.split("\n")[:-1]], err
+    lines = [ln.split("\t") for ln in text.split("\n")[:-1]]
+    if len(known) < len(fields):
+        where = {f: i for i, f in enumerate(known)}
+        lines = [[ln[where[f]] if f in where and where[f] < len(ln) else "" for f in fields] for ln in lines]
+    return lines, err
+
+
+def _columns(names: list[str]) -> list[str]:
+    from tracedoc.cli.fields_cmd import needed_columns
+
+    return needed_columns(names)
 
 
 def compare(path: str, fields: list[str] = ISSUE2_FIELDS, max_examples: int = 5) -> Result:
@@ -80,6 +103,9 @@ def compare(path: str, fields: list[str] = ISSUE2_FIELDS, max_examples: int = 5)
             if va or vb:
                 r.nonempty_pairs += 1
                 r.nonempty_agree += same
+                pf = r.per_field.setdefault(name, [0, 0])
+                pf[0] += same
+                pf[1] += 1
             if not same:
                 r.by_field[name] += 1
                 if len(r.examples) < max_examples:
@@ -133,9 +159,13 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--show", type=int, default=40)
+    ap.add_argument("--fields", default="issue2",
+                    help="issue2, issue4, or field names separated by commas or spaces")
     args = ap.parse_args(argv)
+    named = {"issue2": ISSUE2_FIELDS, "issue4": ISSUE4_FIELDS}
+    fields = named.get(args.fields) or args.fields.replace(",", " ").split()
     paths = args.paths or corpus_paths()
-    results = compare_many(paths)
+    results = compare_many(paths, fields)
     tot = totals(results)
     print(tot.line())
     print("by field:", tot.by_field.most_common(30))

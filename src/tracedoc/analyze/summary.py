@@ -167,6 +167,14 @@ def messages(tbl: pa.Table) -> np.ndarray:
                 msg[i] = f"ARP Reply: {spa[i]} is at {mac}"
             else:
                 msg[i] = f"ARP opcode {op[i]}"
+    # What the application message says: "ACK PSH : ftp reply code 220",
+    # "dns : client query (Standard) www.example.org.".
+    if "tracedoc.message" in tbl.column_names:
+        app = tbl["tracedoc.message"].combine_chunks()
+        if app.null_count < len(app):
+            texts = app.to_pylist()
+            for i in np.flatnonzero(np.asarray(app.is_valid().to_numpy(zero_copy_only=False))).tolist():
+                msg[i] = f"{msg[i]} : {texts[i]}" if msg[i] else texts[i]
     # CTRACE discard records say why the stack dropped the packet.
     if "ctrace.discard" in tbl.column_names:
         code, has_code = _np(tbl, "ctrace.discard")

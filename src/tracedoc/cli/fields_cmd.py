@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracedoc.decode.display import format_field
+from tracedoc.decode.display import format_field, format_occurrences
 from tracedoc.decode.fields import INNER_PREFIX
 from tracedoc.decode.table import FIELDS
 from tracedoc.errors import FieldError
@@ -57,6 +57,8 @@ def column_text(batch: pa.RecordBatch, name: str, occurrence: str, aggregator: s
     """Text of one field for every frame: the packet's own value, then the one
     quoted inside an ICMP error, as tshark lists a field's occurrences."""
     f = FIELDS[name]
+    if f.multi:
+        return format_occurrences(batch.column(name), f, occurrence, aggregator)
     own = format_field(batch.column(name), f)
     inner_name = INNER_PREFIX + name
     if inner_name not in FIELDS:

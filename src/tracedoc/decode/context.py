@@ -9,6 +9,8 @@ mask instead of touching other packets' bytes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field as dc_field
+
 import numpy as np
 import pyarrow as pa
 
@@ -40,7 +42,7 @@ class Columns:
             return
         name = prefix + f.name
         if name not in self.values:
-            dtype = _NP_TYPES.get(f.type)
+            dtype = None if f.multi else _NP_TYPES.get(f.type)
             if dtype is None:
                 self.objects.setdefault(name, [None] * self.n)
                 self.fields[name] = f
@@ -108,6 +110,21 @@ _NP_TYPES: dict[str, type] = {
 }
 
 
+@dataclass
+class Payloads:
+    """Transport payloads of one batch, collected while L2-L4 decode runs,
+    for the application pass (:mod:`tracedoc.decode.app`)."""
+
+    udp: list[tuple] = dc_field(default_factory=list)
+    """(rows, payload pos, payload len, srcport, dstport) arrays."""
+    tcp: list[tuple] = dc_field(default_factory=list)
+    """(rows, payload pos, captured len, segment len, seq, flags, srcport, dstport) arrays."""
+    rebuilt_udp: list[tuple[int, bytes, int, int]] = dc_field(default_factory=list)
+    """(row, payload, srcport, dstport) of datagrams rebuilt from fragments."""
+    rebuilt_tcp: list[tuple[int, bytes, int, int, int, int, int]] = dc_field(default_factory=list)
+    """(row, payload, srcport, dstport, seq, flags, segment len)."""
+
+
 class Ctx:
     """One batch being decoded."""
 
@@ -125,6 +142,9 @@ class Ctx:
         # reassembled datagram, a decompressed IPComp payload), decoded after
         # the batch and credited to that row.
         self.rebuilt: list[tuple[int, int, bytes]] = []
+        # Transport payloads for the application pass (None: no view asked
+        # for application columns, so none are collected).
+        self.payloads: Payloads | None = None
 
     # -- gathers ---------------------------------------------------------
     def have(self, idx: np.ndarray, pos: np.ndarray, nbytes: int | np.ndarray) -> np.ndarray:

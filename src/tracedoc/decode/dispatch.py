@@ -8,8 +8,9 @@ raw IP), ``ipproto`` an IP protocol / IPv6 next-header value.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 
-from tracedoc.decode import (arp, ctrace, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
+from tracedoc.decode import (app, arp, ctrace, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
                              tunnel, udp, vlan, wlan)
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
@@ -89,5 +90,37 @@ TABLES: dict[str, dict[int, Dissector]] = {
 PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec, ctrace)
 # Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
 INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
+
+# -- application protocols -------------------------------------------------------
+# Port -> module for UDP and TCP payloads (the lower port is tried first, as
+# Wireshark does), then the heuristics, in order, for traffic on other ports.
+# See tracedoc.decode.app for what a module provides.
+UDP_APPS: dict[int, ModuleType] = {
+    # dns:
+    # dhcp:
+    # snmp/ntp:
+}
+TCP_APPS: dict[int, ModuleType] = {
+    # dns:
+    # ftp/mail/telnet/http:
+    # tls:
+}
+UDP_HEURISTICS: list[ModuleType] = [
+    # dns:
+    # dhcp:
+]
+TCP_HEURISTICS: list[ModuleType] = [
+    # tls:
+    # ftp/mail/telnet/http:
+]
+# Application modules whose FIELDS are packet-table columns, in column order.
+APP_PROTOCOLS: tuple[ModuleType, ...] = (
+    app,
+    # dns:
+    # dhcp:
+    # snmp/ntp:
+    # ftp/mail/telnet/http:
+    # tls:
+)
 
 MAX_DEPTH = 24

@@ -9,6 +9,7 @@ formatting each distinct address once.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -120,10 +121,34 @@ def format_bytes(arr: pa.Array) -> pa.Array:
     return pa.array([None if b is None else b.hex() for b in arr.to_pylist()], type=pa.string())
 
 
+def format_occurrences(arr: pa.Array, f: Field, occurrence: str = "a", aggregator: str = ",") -> pa.Array:
+    """Text of a multi-occurrence (list) column: every occurrence joined by
+    ``aggregator`` (``a``), or only the first (``f``) or last (``l``), as
+    tshark's ``-E occurrence`` picks them.  Empty lists show as nothing."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    one = replace(f, multi=False)
+    flat = arr.flatten()
+    parents = np.asarray(pc.list_parent_indices(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
+    rows = np.arange(len(arr), dtype=np.int64)
+    first = np.searchsorted(parents, rows, "left")
+    end = np.searchsorted(parents, rows, "right")
+    has = end > first
+    if occurrence in ("f", "l"):
+        pick = first if occurrence == "f" else end - 1
+        return format_field(pc.take(flat, pa.array(np.where(has, pick, 0), mask=~has)), one)
+    flat_text = format_field(flat, one)
+    offsets = pa.array(np.concatenate([first, end[-1:] if len(end) else [0]]).astype(np.int32))
+    out = pc.binary_join(pa.ListArray.from_arrays(offsets, flat_text), aggregator)
+    return pc.if_else(pa.array(has), out, pa.nulls(len(arr), pa.string()))
+
+
 def format_field(arr: pa.Array, f: Field) -> pa.Array:
     """Text of every value of column ``arr`` declared by ``f``; nulls stay null."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if f.multi:
+        return format_occurrences(arr, f)
     t = f.type
     if t == "ether":
         return format_ether(arr)

@@ -42,14 +42,19 @@ class Field:
     """How tshark shows it: ``dec``, ``hex`` (0x-prefixed, zero padded to
     ``width`` digits) or ``bytes`` (plain hex digits)."""
     width: int = 0
+    multi: bool = False
+    """The field may occur several times in one packet (a DNS answer's
+    address, a ClientHello's cipher suites); the column keeps every
+    occurrence, in order, as a list."""
 
     @property
     def arrow_type(self) -> pa.DataType:
-        return ARROW_TYPES[self.type]
+        t = ARROW_TYPES[self.type]
+        return pa.list_(t) if self.multi else t
 
 
-def F(name: str, type: str, desc: str, base: str = "dec", width: int = 0) -> Field:
-    return Field(name, type, desc, base, width)
+def F(name: str, type: str, desc: str, base: str = "dec", width: int = 0, multi: bool = False) -> Field:
+    return Field(name, type, desc, base, width, multi)
 
 
 INNER_PREFIX = "inner."

@@ -8,8 +8,9 @@ import numpy as np
 import pyarrow as pa
 
 from tracedoc.decode import frame, zos_discard
-from tracedoc.decode.context import Ctx
-from tracedoc.decode.dispatch import INNER_PROTOCOLS, MAX_DEPTH, PROTOCOLS, TABLES
+from tracedoc.decode.app import AppDecoder
+from tracedoc.decode.context import Ctx, Payloads
+from tracedoc.decode.dispatch import APP_PROTOCOLS, INNER_PROTOCOLS, MAX_DEPTH, PROTOCOLS, TABLES
 from tracedoc.decode.fields import INNER_PREFIX, Field
 from tracedoc.decode.layer import Layer, Next
 from tracedoc.decode.reassemble import Reassembler
@@ -25,7 +26,14 @@ def all_fields() -> dict[str, Field]:
     for mod in INNER_PROTOCOLS:
         for f in mod.FIELDS:
             out[INNER_PREFIX + f.name] = f
+    for mod in APP_PROTOCOLS:
+        for f in mod.FIELDS:
+            out[f.name] = f
     return out
+
+
+APP_COLUMNS = frozenset(f.name for mod in APP_PROTOCOLS for f in mod.FIELDS)
+"""Columns only the application pass fills; it runs when a view asks for one."""
 
 
 FIELDS = all_fields()
@@ -74,6 +82,8 @@ def decode_rebuilt(ctx: Ctx) -> None:
             origlen=lens, ts_ns=np.zeros(m, np.int64), linktype=np.zeros(m, np.int32),
             interface_id=np.full(m, -1, np.int32), record_offset=np.zeros(m, np.int64), first_number=1)
         sctx = Ctx(sub)
+        if ctx.payloads is not None:
+            sctx.payloads = Payloads()
         run(sctx, [Next("ipproto", protos, Layer(np.arange(m, dtype=np.int64), offs.copy(), lens.copy(), "", 1))])
         sc = sctx.cols
         for name, f in sc.fields.items():
@@ -88,6 +98,24 @@ def decode_rebuilt(ctx: Ctx) -> None:
                 v = sc.valid[name]
                 ctx.cols.put(f, rows[v], sc.values[name][v], prefix)
         ctx.rebuilt = [(int(rows[r]), p, d) for r, p, d in sctx.rebuilt]
+        if sctx.payloads is not None and ctx.payloads is not None:
+            _rebuilt_payloads(sctx, rows, ctx.payloads)
+
+
+def _rebuilt_payloads(sctx: Ctx, rows: np.ndarray, out: Payloads) -> None:
+    """Payloads found in rebuilt datagrams, as bytes credited to their rows."""
+    data = sctx.data
+    pl = sctx.payloads
+    assert pl is not None
+    for r, p, n, sp, dp in pl.udp:
+        for a, b, c, d, e in zip(r.tolist(), p.tolist(), n.tolist(), sp.tolist(), dp.tolist()):
+            out.rebuilt_udp.append((int(rows[a]), data[b:b + c].tobytes(), d, e))
+    for r, p, cap, sl, seq, fl, sp, dp in pl.tcp:
+        for a, b, c, n, q, f, s_, d_ in zip(r.tolist(), p.tolist(), cap.tolist(), sl.tolist(), seq.tolist(),
+                                            fl.tolist(), sp.tolist(), dp.tolist()):
+            out.rebuilt_tcp.append((int(rows[a]), data[b:b + c].tobytes(), s_, d_, q, f, n))
+    out.rebuilt_udp.extend((int(rows[a]), b, c, d) for a, b, c, d in pl.rebuilt_udp)
+    out.rebuilt_tcp.extend((int(rows[a]), b, c, d, e, f, g) for a, b, c, d, e, f, g in pl.rebuilt_tcp)
 
 
 DISCARD_DERIVED = {"ctrace.discard_name": "name", "ctrace.discard_category": "category"}
@@ -115,10 +143,13 @@ class Decoder:
     across batches).
 
     ``columns`` limits the table to those columns (in that order); the
-    default is every column of :data:`SCHEMA`.
+    default is every column of :data:`SCHEMA`.  The application pass runs
+    only when one of the columns is an application column.
+    ``detail_frames`` are frame numbers whose Packet Details trees the
+    application pass keeps (``self.app.trees``).
     """
 
-    def __init__(self, columns: list[str] | None = None) -> None:
+    def __init__(self, columns: list[str] | None = None, detail_frames: set[int] | None = None) -> None:
         self.reassembler = Reassembler()
         if columns is None:
             self.schema = SCHEMA
@@ -127,15 +158,21 @@ class Decoder:
             if unknown:
                 raise KeyError(f"unknown columns: {unknown}")
             self.schema = pa.schema([SCHEMA.field(c) for c in dict.fromkeys(columns)])
+        wants_apps = columns is None or bool(APP_COLUMNS.intersection(self.schema.names))
+        self.app: AppDecoder | None = AppDecoder(detail_frames) if wants_apps else None
 
     def decode(self, batch: FrameBatch) -> pa.RecordBatch:
         ctx = Ctx(batch)
+        if self.app is not None:
+            ctx.payloads = Payloads()
         n = len(batch)
         rows = np.arange(n, dtype=np.int64)
         run(ctx, [Next("linktype", batch.linktype.astype(np.uint32), Layer(rows, batch.offset.copy()))])
         self.reassembler.feed(ctx)
         if ctx.rebuilt:
             decode_rebuilt(ctx)
+        if self.app is not None and ctx.payloads is not None:
+            self.app.decode(ctx, ctx.payloads)
         return self._assemble(ctx, batch)
 
     def _assemble(self, ctx: Ctx, batch: FrameBatch) -> pa.RecordBatch:

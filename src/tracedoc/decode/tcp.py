@@ -94,7 +94,22 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     if not px:
         ctx.put(PAYLOAD_OFF, idx[okl], (pos + hl - ctx.start[idx])[okl].astype(np.uint16))
     _options(ctx, idx, pos + MIN_HDR, pos + hl, px)
+    if ctx.payloads is not None and not px:
+        _collect(ctx, idx[okl], pos[okl], hl[okl], seglen[okl], flags[okl])
     return []
+
+
+def _collect(ctx: Ctx, idx: np.ndarray, pos: np.ndarray, hl: np.ndarray, seglen: np.ndarray,
+             flags: np.ndarray) -> None:
+    """Segments with data (and SYNs, which set where a stream's data starts)
+    go to the application pass."""
+    take = (seglen > 0) | ((flags & 0x02) != 0)
+    if not take.any():
+        return
+    i, p, sl = idx[take], (pos + hl)[take], seglen[take]
+    cap = np.clip(np.minimum(sl, ctx.end[i] - p), 0, None)
+    ctx.payloads.tcp.append((i, p, cap, sl, ctx.u32(pos[take] + 4), flags[take],  # type: ignore[union-attr]
+                             ctx.u16(pos[take]), ctx.u16(pos[take] + 2)))
 
 
 def _options(ctx: Ctx, idx: np.ndarray, cur: np.ndarray, end: np.ndarray, px: str) -> None:

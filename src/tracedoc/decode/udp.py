@@ -39,6 +39,14 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     lo, hi = np.minimum(sp, dp), np.maximum(sp, dp)
     key = np.where(np.isin(lo, list(UDPPORT)), lo, np.where(np.isin(hi, list(UDPPORT)), hi, 0))
     go = key != 0
+    if ctx.payloads is not None:
+        # Everything not carrying another packet goes to the application pass.
+        app = ~go
+        pa_, ia = p[app] + 8, i[app]
+        plen = np.minimum(ctx.u16(p[app] + 4).astype(np.int64) - 8, ctx.end[ia] - pa_)
+        has = plen > 0
+        if has.any():
+            ctx.payloads.udp.append((ia[has], pa_[has], plen[has], sp[app][has], dp[app][has]))
     if not go.any():
         return []
     return [Next("udpport", key[go].astype(np.uint32), Layer(i[go], p[go] + 8, None, px, ly.depth + 1))]
