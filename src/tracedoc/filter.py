@@ -74,7 +74,21 @@ def _protocol_columns() -> dict[str, list[str]]:
 PROTOCOLS: dict[str, list[str]] = _protocol_columns()
 """Protocol name -> every column (own and quoted) of that protocol."""
 
-KNOWN_NAMES: list[str] = sorted(set(PUBLIC_FIELDS) | set(EITHER_SIDE) | set(PROTOCOLS))
+def _app_names() -> set[str]:
+    from tracedoc.decode import dispatch
+
+    mods = [*dispatch.APP_PROTOCOLS, *dispatch.UDP_APPS.values(), *dispatch.TCP_APPS.values(),
+            *dispatch.UDP_HEURISTICS, *dispatch.TCP_HEURISTICS]
+    return {m.NAME for m in mods if m is not dispatch.app}
+
+
+APP_NAMES: set[str] = _app_names()
+"""Application protocols: a frame has one when the application pass handed
+it to that decoder (the ``tracedoc.app`` column), as tshark's protocol test
+asks whether the dissector ran (``dns`` is false on mDNS, which has dns.*
+fields but is the protocol ``mdns``)."""
+
+KNOWN_NAMES: list[str] = sorted(set(PUBLIC_FIELDS) | set(EITHER_SIDE) | set(PROTOCOLS) | APP_NAMES)
 
 
 def _field_of(name: str) -> Field:
@@ -869,6 +883,17 @@ class Compiler:
 
     def exists(self, v: Any) -> Eval:
         if isinstance(v, Word) and not self.is_name(v):
+            if v.text in APP_NAMES:
+                name = v.text
+                self.use(["tracedoc.app"])
+
+                def app_proto(env: Env) -> np.ndarray:
+                    out = np.zeros(env.n, dtype=bool)
+                    for vals, valid in env.occurrences("tracedoc.app"):
+                        out |= valid & _np_bool(pc.equal(vals, name), env.n)
+                    return out
+
+                return app_proto
             if v.text in PROTOCOLS:
                 cols = PROTOCOLS[v.text]
                 self.use(cols)

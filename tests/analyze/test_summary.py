@@ -72,7 +72,8 @@ def test_local_side_is_the_busiest_address(rows):
 
 def test_tcp_messages_and_ports(rows):
     _, r = rows
-    assert [x["Messages"] for x in r[:6]] == ["SYN", "ACK SYN", "ACK", "ACK PSH", "ACK PSH FIN", "ACK RST"]
+    assert [x["Messages"] for x in r[:6]] == ["SYN", "ACK SYN", "ACK", "ACK PSH : Request: GET /",
+                                                    "ACK PSH FIN", "ACK RST"]
     # Seen from the local side whichever way the packet went.
     assert all(x["Local IP"] == LOCAL and x["Rmt. IP"] == REMOTE for x in r[:6])
     assert [x["Dir"] for x in r[:3]] == ["->", "<-", "->"]
@@ -90,7 +91,9 @@ def test_icmp_messages(rows):
     assert r[7]["Local IP"] == LOCAL and r[7]["Rmt. IP"] == "100.100.100.100" and r[7]["Dir"] == "<-"
     assert r[8]["Messages"] == "Transit TTL exceeded"
     assert r[9]["Messages"] == "Echo Request"
-    assert r[6]["Messages"] == "" and r[6]["Rmt. Port"] == "dns" and r[6]["Protocol"] == "UDP"
+    # A query with no question: the seed's wording without a name.
+    assert r[6]["Messages"] == "dns : client query (Standard)"
+    assert r[6]["Rmt. Port"] == "dns" and r[6]["Protocol"] == "UDP"
 
 
 def test_arp_wording(rows):
@@ -140,7 +143,8 @@ def test_data_trace_rows_among_packets():
     assert data["Seq. Number"] is None and data["Window Size"] is None
     # The packet rows around it are as before.
     assert [x["Protocol"] for x in r] == ["TCP", "DATA", "TCP", "ARP", "TCP"]
-    assert r[0]["Messages"] == "SYN" and r[2]["Messages"] == "ACK SYN" and r[4]["Messages"] == "ACK PSH"
+    assert r[0]["Messages"] == "SYN" and r[2]["Messages"] == "ACK SYN"
+    assert r[4]["Messages"].startswith("ACK PSH : Request: GET ")
     assert r[3]["Messages"] == "ARP Request: Who Has 10.0.0.2? Tell 10.0.0.1"
 
 

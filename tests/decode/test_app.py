@@ -130,13 +130,14 @@ def test_split_across_batches(apps) -> None:  # type: ignore[no-untyped-def]
     assert messages([[seg(1, m[:4])], [seg(5, m[4:])]]) == [None, "toy spanning (reassembled)"]
 
 
-def test_out_of_order_segment_waits_for_the_gap(apps) -> None:  # type: ignore[no-untyped-def]
+def test_out_of_order_message_is_lost_not_corrupted(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
     m = msg("abcdefgh")
-    # 1st, 3rd, then 2nd part: the message completes with the frame that fills the gap.
-    got = messages([seg(1000, m[:3]), seg(1006, m[6:]), seg(1003, m[3:6])])
-    assert got == [None, None, "toy abcdefgh (reassembled)"]
-
+    # 1st, 3rd, then 2nd part.  As Wireshark by default (out-of-order
+    # reassembly off), the message whose bytes came out of order is not
+    # decoded, no wrong bytes are glued into it, and the next one is.
+    got = messages([seg(1000, m[:3]), seg(1006, m[6:]), seg(1003, m[3:6]), seg(1010, msg("next"))])
+    assert got == [None, None, None, "toy next"]
 
 def test_retransmission_does_not_repeat_or_corrupt(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
@@ -145,14 +146,14 @@ def test_retransmission_does_not_repeat_or_corrupt(apps) -> None:  # type: ignor
     assert got == ["toy first", None, "toy second"]
 
 
-def test_overlapping_retransmission_keeps_only_new_bytes(apps) -> None:  # type: ignore[no-untyped-def]
+def test_segment_overlapping_seen_bytes_is_not_decoded(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
     a, b = msg("one"), msg("two")
     stream = a + b
-    # The second segment repeats the last 2 bytes of the first and brings the rest.
-    got = messages([seg(1, stream[:4]), seg(3, stream[2:])])
-    assert got == [None, "toy one (reassembled), toy two"]
-
+    # The second segment repeats 2 bytes already seen: Wireshark hands such a
+    # segment to no dissector, so "one" and "two" are lost; "three" is not.
+    got = messages([seg(1, stream[:4]), seg(3, stream[2:]), seg(11, msg("three"))])
+    assert got == [None, None, "toy three"]
 
 def test_directions_are_reassembled_apart(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
@@ -165,34 +166,54 @@ def test_directions_are_reassembled_apart(apps) -> None:  # type: ignore[no-unty
 def test_syn_sets_where_data_starts(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
     m = msg("x")
-    # Data arrives before an earlier segment that never comes is not assumed:
-    # after the SYN (seq 99) the stream starts at 100, so data at 103 waits.
+    # After the SYN (seq 99) the stream starts at 100: data at 103 follows a
+    # gap, so it is decoded afresh, and the late bytes at 100 are not.
     got = messages([seg(99, b"", flags=0x02), seg(103, m), seg(100, b"\x00\x00\x00")])
-    # 100..102 is a zero-length message (2 bytes) plus one byte of the next header.
-    assert got[1] is None
-    assert got[2] is not None and got[2].startswith("toy ")
+    assert got == [None, "toy x", None]
 
 
-def test_gap_that_never_fills_is_given_up(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tracedoc.decode import app
+def test_retransmitted_syn_does_not_reset_the_stream(apps) -> None:  # type: ignore[no-untyped-def]
+    apps("tcp", PORT, _toy("toy"))
+    m = msg("hello")
+    got = messages([seg(99, b"", flags=0x02), seg(100, m[:3]), seg(99, b"", flags=0x02), seg(103, m[3:])])
+    assert got == [None, None, None, "toy hello (reassembled)"]
 
-    monkeypatch.setattr(app, "MAX_HELD_SEGMENTS", 2)
+def test_decoding_goes_on_after_a_lost_segment(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
     x, lost = msg("x"), msg("lost")
-    a, b, c = msg("a"), msg("b"), msg("c")
+    a, b = msg("a"), msg("b")
     base = 1 + len(x) + len(lost)
-    # The segment carrying "lost" never arrives; two later ones are held, and
-    # when the third finds the queue full, decoding goes on from the first held.
-    got = messages([seg(1, x), seg(base, a), seg(base + len(a), b), seg(base + len(a) + len(b), c)])
-    assert got == ["toy x", None, None, "toy a (reassembled), toy b (reassembled), toy c (reassembled)"]
+    # The segment carrying "lost" was never captured: the next ones decode at once.
+    got = messages([seg(1, x), seg(base, a), seg(base + len(a), b)])
+    assert got == ["toy x", "toy a", "toy b"]
 
+
+def test_bytes_a_message_claimed_are_dropped_after_a_gap(apps) -> None:  # type: ignore[no-untyped-def]
+    apps("tcp", PORT, _toy("toy"))
+    m = msg("0123456789")   # 12 bytes: 2 of length, 10 of body
+    # Its middle segment is lost: its tail is not taken for a new message.
+    got = messages([seg(1, m[:4]), seg(9, m[8:]), seg(13, msg("ok"))])
+    assert got == [None, None, "toy ok"]
+
+
+def test_message_running_to_fin_completes_there(apps) -> None:  # type: ignore[no-untyped-def]
+    from tracedoc.decode.app import UNTIL_FIN
+
+    m = _toy("fin")
+    # The module says "to the end" until the FIN is there, then how long.
+    m.pdu_length = lambda data, info: len(data) if info.fin else UNTIL_FIN  # type: ignore[attr-defined]
+    apps("tcp", PORT, m)
+    body = msg("to the end")
+    got = messages([seg(1, body[:5], to_server=False), seg(6, body[5:], to_server=False),
+                    seg(len(body) + 1, b"", flags=0x11, to_server=False)])
+    assert got == [None, None, "fin to the end (reassembled)"]
 
 def test_segment_cut_short_by_snaplen_is_named(apps) -> None:  # type: ignore[no-untyped-def]
     apps("tcp", PORT, _toy("toy"))
     f = seg(1, msg("truncated message"))
     dec = Decoder(COLUMNS)
     rb = dec.decode(batch_of([f], caplen=[len(f) - 5]))
-    assert rb.column("tracedoc.app").to_pylist() == ["toy"]
+    assert rb.column("tracedoc.app").to_pylist() == [["toy"]]
     bad = rb.column("_ws.malformed").to_pylist()[0]
     assert bad is not None and bad.startswith("toy: toy message truncated")
 

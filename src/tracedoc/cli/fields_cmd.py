@@ -53,12 +53,26 @@ def parse_options(opts: Iterable[str]) -> dict[str, str]:
     return out
 
 
+# tshark's fields output writes these control characters of a string as escapes.
+_ESCAPES = (("\b", "\\b"), ("\f", "\\f"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def _escaped(text: pa.Array) -> pa.Array:
+    for ch, esc in _ESCAPES:
+        if pc.any(pc.match_substring(text, ch)).as_py():
+            text = pc.replace_substring(text, ch, esc)
+    return text
+
+
 def column_text(batch: pa.RecordBatch, name: str, occurrence: str, aggregator: str) -> pa.Array:
     """Text of one field for every frame: the packet's own value, then the one
     quoted inside an ICMP error, as tshark lists a field's occurrences."""
     f = FIELDS[name]
     if f.multi:
-        return format_occurrences(batch.column(name), f, occurrence, aggregator)
+        text = format_occurrences(batch.column(name), f, occurrence, aggregator)
+        return _escaped(text) if f.type == "string" else text
+    if f.type == "string":
+        return _escaped(format_field(batch.column(name), f))
     own = format_field(batch.column(name), f)
     inner_name = INNER_PREFIX + name
     if inner_name not in FIELDS:

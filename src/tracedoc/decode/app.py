@@ -11,20 +11,30 @@ How a protocol module plugs in (``decode/dns.py`` is an example):
 * ``pdu_length(data: bytes, info: AppInfo) -> int`` (TCP protocols that
   frame their messages; optional) — length of the first whole message at
   the start of ``data``; 0 when more bytes are needed to tell; -1 when
-  ``data`` does not start a message.  Without it every segment's payload is
-  decoded as it comes (line protocols, as Wireshark's FTP dissector does).
+  ``data`` does not start a message; ``UNTIL_FIN`` when the message runs to
+  the end of the stream (an HTTP response with no length): it is decoded on
+  the frame whose FIN ends the direction, where ``info.fin`` is set.  Without
+  it every segment's payload is decoded as it comes (line protocols, as
+  Wireshark's FTP dissector does).
 * ``heuristic(data: bytes, info: AppInfo) -> bool`` (optional) — whether the
   payload is this protocol, for traffic on ports no table names.
+* ``SHOWN_WHILE_REASSEMBLING = True`` (optional) — a segment the decoder
+  only asked more bytes for still counts as carrying the protocol (a display
+  filter ``tls`` matches it), as Wireshark's TLS dissector shows itself.
 
 Which module takes which port, and which heuristics are tried, is declared
 in :mod:`tracedoc.decode.dispatch` (``UDP_APPS``, ``TCP_APPS``,
 ``UDP_HEURISTICS``, ``TCP_HEURISTICS``).
 
-TCP payload is reassembled per direction: segments are put in sequence
-order, retransmitted bytes are dropped, segments that arrive early wait for
-the gap to fill (up to a bound), and a message's fields go on the frame
-whose segment completed it, as tshark shows them.  Per-packet Python runs
-only here, and only when a view asks for application columns.
+TCP payload is reassembled per direction, as Wireshark does by default:
+segments are appended in sequence order; a segment that repeats bytes
+already seen (a retransmission, an overlap) is decoded by nobody; after a
+gap (a segment not captured, or one still to come out of order) the message
+before it is abandoned, the bytes it claimed are skipped, and decoding starts
+afresh, so no message is ever glued together from the wrong bytes.  A
+message's fields go on the frame whose segment completed it (or whose FIN
+ended a message that runs to the end of the stream), as tshark shows them.
+Per-packet Python runs only here, and only when a view asks for application columns.
 """
 
 from __future__ import annotations
@@ -41,9 +51,18 @@ from tracedoc.decode.fields import F
 
 FIELDS = (
     F("tracedoc.message", "string", "Messages (the Packet Summary's decoded text)"),
-    F("tracedoc.app", "string", "Application protocol decoded"),
+    F("tracedoc.app", "string", "Application protocols in the frame (the name a display filter tests)",
+      multi=True),
 )
 MESSAGE, APP = FIELDS
+
+UNTIL_FIN = -2
+"""``pdu_length``: the message ends where the stream does (Wireshark's
+DESEGMENT_UNTIL_FIN)."""
+NOT_THIS_PROTOCOL = -3
+"""``pdu_length``: the stream no longer carries this protocol (after an
+HTTP Upgrade, say): the bytes are dropped and the frame does not count as
+carrying it."""
 
 
 @dataclass
@@ -62,6 +81,17 @@ class AppInfo:
     frame: int = 0
     """Frame number of the packet the message completes in."""
     reassembled: bool = False
+    fin: bool = False
+    """The segment being decoded carries FIN: no more bytes follow in this
+    direction (Wireshark stops waiting for message bodies then)."""
+    src: int | bytes = 0
+    """Source address of the packet (an int for IPv4, 16 bytes for IPv6, 0 unknown)."""
+    dst: int | bytes = 0
+    reported_len: int = 0
+    """Length of the message on the wire as the transport header states it
+    (UDP length - 8; a TCP segment's length for decoders without framing),
+    which may exceed ``len(data)`` when the capture cut the packet short;
+    0 when unknown."""
 
     @property
     def from_server(self) -> bool:
@@ -92,8 +122,6 @@ def _lookup(table: dict[int, ModuleType], sp: int, dp: int) -> tuple[ModuleType 
 
 # -- TCP stream state ---------------------------------------------------------------
 
-MAX_HELD_SEGMENTS = 64
-"""Out-of-order segments held per direction while a gap waits to fill."""
 MAX_BUFFER = 4 << 20
 """Bytes buffered per direction for one message before giving up on it."""
 MAX_CONVERSATIONS = 200_000
@@ -103,7 +131,29 @@ MAX_CONVERSATIONS = 200_000
 class _Direction:
     next_seq: int | None = None
     buf: bytearray = dc_field(default_factory=bytearray)
-    held: dict[int, bytes] = dc_field(default_factory=dict)
+    isn: int | None = None
+    """One past the SYN's sequence number, once a SYN was seen."""
+    until_fin: bool = False
+    """The buffered message runs to this direction's FIN."""
+    need: int = 0
+    """Length of the buffered message, when known and not yet all there."""
+    got: int = 0
+    """Bytes received of a message longer than MAX_BUFFER (only its first
+    MAX_BUFFER bytes are kept)."""
+    skip_to: int | None = None
+    """After a gap inside a message of known length: where the bytes that
+    message claimed end (Wireshark drops them with it)."""
+    skip_all: bool = False
+    """After a gap inside a message that runs to the FIN: nothing more decodes."""
+
+    def reset(self, next_seq: int | None) -> None:
+        """Forget what was buffered: decoding goes on at ``next_seq``."""
+        self.next_seq = next_seq
+        self.buf.clear()
+        self.until_fin = False
+        self.need = self.got = 0
+        self.skip_to = None
+        self.skip_all = False
 
 
 @dataclass
@@ -134,26 +184,33 @@ class AppDecoder:
         self.udp_state: dict[tuple, dict[str, Any]] = {}
         self.detail_frames = detail_frames or set()
         self.trees: dict[int, list[Tree]] = {}
+        self._reached: str | None = None
         """Frame number -> the detail trees of its messages (``detail_frames`` only)."""
 
     # -- entry point ------------------------------------------------------------
     def decode(self, ctx: Ctx, pl: Payloads) -> None:
         results: dict[int, list[Tree]] = {}
+        present: dict[int, list[str]] = {}
         keys = _Keys(ctx)
         mv = memoryview(ctx.data)  # type: ignore[arg-type]
         first = ctx.batch.first_number
         items: list[tuple] = []
-        for rows, pos, plen, sp, dp in pl.udp:
-            for r, p, n, s, d in zip(rows.tolist(), pos.tolist(), plen.tolist(), sp.tolist(), dp.tolist()):
-                items.append((r, 0, p, n, s, d))
+        for rows, pos, plen, sp, dp, wire in pl.udp:
+            for r, p, n, s, d, w in zip(rows.tolist(), pos.tolist(), plen.tolist(), sp.tolist(), dp.tolist(),
+                                        wire.tolist()):
+                items.append((r, 0, p, n, s, d, w))
         for r, data, s, d in pl.rebuilt_udp:
-            items.append((r, 0, data, -1, s, d))
+            items.append((r, 0, data, -1, s, d, len(data)))
         for rows, pos, cap, seglen, seq, flags, sp, dp in pl.tcp:
             for r, p, c, sl, q, fl, s, d in zip(rows.tolist(), pos.tolist(), cap.tolist(), seglen.tolist(),
                                                 seq.tolist(), flags.tolist(), sp.tolist(), dp.tolist()):
                 items.append((r, 1, p, c, s, d, sl, q, fl))
         for r, data, s, d, seq, flags, seglen in pl.rebuilt_tcp:
             items.append((r, 1, data, -1, s, d, seglen, seq, flags))
+        for rows, pos, plen, sp, dp, wire in pl.quoted_udp:
+            for r, p, n, s, d, w in zip(rows.tolist(), pos.tolist(), plen.tolist(), sp.tolist(), dp.tolist(),
+                                        wire.tolist()):
+                items.append((r, 2, p, n, s, d, w))
         if not items:
             return
         items.sort(key=lambda it: it[0])
@@ -165,18 +222,39 @@ class AppDecoder:
                 base = it[2] - int(ctx.start[row])
                 data = bytes(mv[it[2]:it[2] + it[3]])
             frame = first + row
+            self._reached = None
             if it[1] == 0:
-                trees = self._udp(data, base, it[4], it[5], keys.of(row), frame)
+                trees = self._udp(data, base, it[4], it[5], it[6], keys.of(row), frame)
+            elif it[1] == 2:
+                trees = self._quoted(data, base, it[4], it[5], it[6], frame)
             else:
                 trees = self._tcp(data, base, it[4], it[5], it[6], it[7], it[8], keys.of(row), frame)
+            names = present.setdefault(row, [])
+            for t in trees:
+                if t.protocol not in names:
+                    names.append(t.protocol)
+            if self._reached is not None and self._reached not in names:
+                names.append(self._reached)  # a segment of a message not yet whole
             if trees:
                 results.setdefault(row, []).extend(trees)
                 if frame in self.detail_frames:
                     self.trees.setdefault(frame, []).extend(trees)
-        self._put(ctx, results)
+        self._put(ctx, results, present)
+
+    def _quoted(self, data: bytes, base: int, sp: int, dp: int, wire: int, frame: int) -> list[Tree]:
+        """A datagram quoted in an ICMP error: decoded as tshark decodes it
+        (its fields are the packet's fields), but its message is not the
+        packet's: the summary keeps the error's own wording."""
+        mod, port = _lookup(self.udp_apps, sp, dp)
+        if mod is None:
+            return []
+        tree = self._dissect(mod, data, base, AppInfo("udp", sp, dp, port, {}, frame, reported_len=wire), frame)
+        tree.message = None
+        tree.anomaly = None  # a quote is expected to be cut short
+        return [tree]
 
     # -- UDP ------------------------------------------------------------------
-    def _udp(self, data: bytes, base: int, sp: int, dp: int, addrs: tuple, frame: int) -> list[Tree]:
+    def _udp(self, data: bytes, base: int, sp: int, dp: int, wire: int, addrs: tuple, frame: int) -> list[Tree]:
         mod, port = _lookup(self.udp_apps, sp, dp)
         ckey = (addrs, sp, dp) if (addrs, sp) <= (addrs[::-1], dp) else (addrs[::-1], dp, sp)
         state = self.udp_state.get(ckey)
@@ -184,7 +262,7 @@ class AppDecoder:
             if len(self.udp_state) > MAX_CONVERSATIONS:
                 self.udp_state.clear()
             state = self.udp_state[ckey] = {}
-        info = AppInfo("udp", sp, dp, port, state, frame)
+        info = AppInfo("udp", sp, dp, port, state, frame, src=addrs[0], dst=addrs[1], reported_len=wire)
         if mod is None:
             for h in self.udp_heur:
                 if _safe_heuristic(h, data, info):
@@ -213,13 +291,16 @@ class AppDecoder:
             d = conv.dirs[(a, sp)] = _Direction()
         if flags & 0x02:  # SYN: the data starts one past its sequence number
             seq = (seq + 1) & 0xFFFFFFFF
-            d.buf.clear()
-            d.held.clear()
-            d.next_seq = seq
-        if not data:
+            if seq != d.isn:  # a retransmitted SYN changes nothing
+                d.reset(seq)
+                d.isn = seq
+        fin = bool(flags & 0x01)
+        if not data and not fin:
             return []
         if not conv.decided:
-            info = AppInfo("tcp", sp, dp, 0, conv.state, frame)
+            if not data:
+                return []
+            info = AppInfo("tcp", sp, dp, 0, conv.state, frame, src=a, dst=b)
             for h in self.tcp_heur:
                 if _safe_heuristic(h, data, info):
                     conv.module = h
@@ -227,87 +308,112 @@ class AppDecoder:
             conv.decided = conv.module is not None
             if not conv.decided:
                 return []
+            # The stream is this protocol from here on: earlier bytes were
+            # not decoded, so each direction starts at its next segment.
+            for dd in conv.dirs.values():
+                dd.reset(None)
         handoff = conv.state.pop("__handoff__", None)
         if handoff is not None:
             conv.module, conv.port = handoff, conv.port
             for dd in conv.dirs.values():
-                dd.buf.clear()
-                dd.held.clear()
+                dd.reset(dd.next_seq)
         mod = conv.module
         assert mod is not None
-        info = AppInfo("tcp", sp, dp, conv.port, conv.state, frame)
-        framed = hasattr(mod, "pdu_length")
-        complete = len(data) >= seglen  # every byte of the segment was captured
+        info = AppInfo("tcp", sp, dp, conv.port, conv.state, frame, src=a, dst=b, fin=fin)
         if d.next_seq is None:
+            if not data:
+                return []
             d.next_seq = seq
         rel = _signed32(seq - d.next_seq)
-        if not framed:
+        if not hasattr(mod, "pdu_length"):
             # Line protocols: each segment on its own, as Wireshark decodes them.
+            if not data:
+                return []
             if rel >= 0:
                 d.next_seq = (seq + seglen) & 0xFFFFFFFF
+            info.reported_len = seglen
             return [self._dissect(mod, data, base, info, frame)]
+        complete = len(data) >= seglen  # every byte of the segment was captured
         if rel < 0:
-            # Retransmission or overlap: keep only bytes past what we have.
-            if -rel >= len(data):
+            # It starts in bytes already seen.  Wireshark hands no dissector a
+            # segment its sequence analysis flags (retransmission, out of
+            # order), even one that carries new bytes too: those are lost, as
+            # in a gap.
+            if -rel >= seglen:
                 return []
-            data = data[-rel:]
-            base = -1 if base < 0 else base - rel
-            seglen += rel
-            rel = 0
+            seq = (seq + seglen) & 0xFFFFFFFF
+            rel += seglen
+            data, seglen, complete = b"", 0, True
         if rel > 0:
-            if len(d.held) < MAX_HELD_SEGMENTS and complete:
-                d.held[seq] = data
+            # A gap (bytes not captured, or a segment that comes later).  Like
+            # Wireshark, whose tcp.reassemble_out_of_order is off by default,
+            # do not wait for it: the message before the gap stays incomplete
+            # and the bytes it claimed are lost with it (all of them for one
+            # that runs to the FIN); decoding starts afresh after them.
+            skip_all, skip_to = d.skip_all or d.until_fin, d.skip_to
+            if d.need:
+                got = d.got if d.need > MAX_BUFFER else len(d.buf)
+                skip_to = (d.next_seq - got + d.need) & 0xFFFFFFFF
+            d.reset(seq)
+            d.skip_all, d.skip_to = skip_all, skip_to
+        if d.skip_all:
+            d.next_seq = (seq + seglen) & 0xFFFFFFFF
+            return []
+        if d.skip_to is not None:
+            over = _signed32(d.skip_to - seq)
+            if over >= len(data) and complete:
+                d.next_seq = (seq + seglen) & 0xFFFFFFFF
+                if over == len(data):
+                    d.skip_to = None
                 return []
-            # The gap will not fill (the segment was not captured): drop what
-            # waited before it and go on from the earliest segment held.
-            d.buf.clear()
-            if complete:
-                d.held[seq] = data
-            if d.held:
-                d.next_seq = min(d.held, key=lambda s: _signed32(s - d.next_seq))  # type: ignore[operator]
-                first = d.held.pop(d.next_seq)
-                d.buf += first
-                d.next_seq = (d.next_seq + len(first)) & 0xFFFFFFFF
-                self._drain_held(d)
-                return self._frame_pdus(mod, d.buf, info, frame, len(d.buf), -1)
-            d.next_seq = seq
+            d.skip_to = None
+            if over > 0:
+                data = data[over:]
+                base = -1 if base < 0 else base + over
+                seq = (seq + over) & 0xFFFFFFFF
+                seglen -= over
         if not complete:
             # Bytes missing from the capture: nothing buffered can be made
             # whole; decode what this segment has, alone, as tshark shows a
             # message cut short.
-            d.buf.clear()
-            d.held.clear()
-            d.next_seq = (seq + seglen) & 0xFFFFFFFF
+            d.reset((seq + seglen) & 0xFFFFFFFF)
             return self._frame_pdus(mod, bytearray(data), info, frame, 0, base, partial_ok=True)
-        first_off = len(d.buf)
-        d.buf += data
         d.next_seq = (seq + len(data)) & 0xFFFFFFFF
-        self._drain_held(d)
-        return self._frame_pdus(mod, d.buf, info, frame, first_off, base)
+        if d.need > MAX_BUFFER:
+            return self._long_message(mod, d, data, base, info, frame)
+        first_off = len(d.buf)
+        if not (d.until_fin and len(d.buf) >= MAX_BUFFER):
+            d.buf += data
+        if not d.buf or (not fin and (d.until_fin or len(d.buf) < d.need)):
+            return []  # nothing yet, or the message waits for its FIN or for the bytes it needs
+        d.until_fin = False
+        d.need = 0
+        return self._frame_pdus(mod, d.buf, info, frame, first_off, base if data else -1, d=d)
 
-    @staticmethod
-    def _drain_held(d: _Direction) -> None:
-        """Append the segments that arrived early and now follow on."""
-        assert d.next_seq is not None
-        at: int = d.next_seq
-        while d.held:
-            nxt = d.held.pop(at, None)
-            if nxt is None:
-                # Trim or drop held segments the stream has already passed.
-                for s in [s for s in d.held if _signed32(s - at) < 0]:
-                    old = d.held.pop(s)
-                    over = _signed32(at - s)
-                    if over < len(old):
-                        d.held.setdefault(at, old[over:])
-                if at not in d.held:
-                    break
-                continue
-            d.buf += nxt
-            at = (at + len(nxt)) & 0xFFFFFFFF
-        d.next_seq = at
+    def _long_message(self, mod: ModuleType, d: _Direction, data: bytes, base: int, info: AppInfo,
+                      frame: int) -> list[Tree]:
+        """Bytes of a message longer than MAX_BUFFER: keep its head, count
+        the rest, and decode the head on the frame that completes it (or
+        ends the stream), then go on with what follows it."""
+        part = data[:d.need - d.got]
+        d.buf += part[:max(0, MAX_BUFFER - len(d.buf))]
+        d.got += len(part)
+        if d.got < d.need and not info.fin:
+            return []
+        rest = data[len(part):]
+        if d.got < d.need:  # the stream ends first: decode what came, as Wireshark does at a FIN
+            d.need = d.got = 0
+            return self._frame_pdus(mod, d.buf, info, frame, len(d.buf), -1, d=d)
+        info.reassembled = True
+        out = [self._dissect(mod, bytes(d.buf), -1, info, frame)]
+        d.buf = bytearray(rest)
+        d.need = d.got = 0
+        if rest:
+            out += self._frame_pdus(mod, d.buf, info, frame, 0, -1 if base < 0 else base + len(part), d=d)
+        return out
 
     def _frame_pdus(self, mod: ModuleType, buf: bytearray, info: AppInfo, frame: int, first_off: int,
-                    seg_base: int, partial_ok: bool = False) -> list[Tree]:
+                    seg_base: int, partial_ok: bool = False, d: _Direction | None = None) -> list[Tree]:
         """Cut whole messages off the front of ``buf`` and decode them.
 
         ``first_off`` is where this segment's bytes begin in ``buf`` and
@@ -316,6 +422,11 @@ class AppDecoder:
         segment gets frame offsets; one rebuilt from several segments is
         marked reassembled.  With ``partial_ok`` an incomplete message is
         decoded as far as it goes instead of waiting for more bytes."""
+        # A decoder that shows itself on a segment it only asks more bytes
+        # for (TLS does; HTTP does not) puts its protocol on the frame, as
+        # tshark's frame.protocols lists it.
+        if getattr(mod, "SHOWN_WHILE_REASSEMBLING", False):
+            self._reached = mod.NAME
         out: list[Tree] = []
         consumed = 0
         while consumed < len(buf):
@@ -326,14 +437,25 @@ class AppDecoder:
                 n = -1
             inside = consumed >= first_off and seg_base >= 0
             mbase = seg_base + (consumed - first_off) if inside else -1
+            if n == UNTIL_FIN and d is not None and not partial_ok:
+                d.until_fin = True  # kept until the FIN
+                break
             if n < 0:
                 consumed = len(buf)  # not the start of a message: wait for a segment that is
+                if n != NOT_THIS_PROTOCOL:
+                    self._reached = mod.NAME  # shown as the protocol's continuation data
                 break
             if n == 0 or n > len(view):
                 if partial_ok:
                     out.append(self._dissect(mod, view, mbase, info, frame))  # cut short by the capture
-                if partial_ok or len(view) > MAX_BUFFER or n > MAX_BUFFER:
+                if d is not None and n > MAX_BUFFER and not partial_ok:
+                    # Longer than we keep: its head is kept, the rest counted.
+                    d.need, d.got = n, len(view)
+                    del buf[consumed + MAX_BUFFER:]
+                elif partial_ok or len(view) > MAX_BUFFER:
                     consumed = len(buf)
+                elif d is not None and n > 0:
+                    d.need = n  # counted from the message's start, buf[0] once trimmed below
                 break
             info.reassembled = not inside
             out.append(self._dissect(mod, view[:n], mbase, info, frame))
@@ -356,13 +478,12 @@ class AppDecoder:
         return tree
 
     # -- results into columns ------------------------------------------------------
-    def _put(self, ctx: Ctx, results: dict[int, list[Tree]]) -> None:
+    def _put(self, ctx: Ctx, results: dict[int, list[Tree]], present: dict[int, list[str]]) -> None:
         from tracedoc.decode.table import FIELDS as ALL
 
         per_field: dict[str, tuple[list[int], list[Any]]] = {}
         msg_rows: list[int] = []
         msg_vals: list[str] = []
-        app_vals: list[str] = []
         for row, trees in results.items():
             merged: dict[str, Any] = {}
             msgs: list[str] = []
@@ -385,7 +506,6 @@ class AppDecoder:
                 vs.append(v)
             msg_rows.append(row)
             msg_vals.append(", ".join(msgs))
-            app_vals.append(trees[0].protocol)
         for name, (rs, vs) in per_field.items():
             f = ALL.get(name)
             if f is None:
@@ -401,7 +521,9 @@ class AppDecoder:
             idx = np.asarray(msg_rows, dtype=np.int64)
             keep = [i for i, m in enumerate(msg_vals) if m]
             ctx.put(MESSAGE, idx[keep], [msg_vals[i] for i in keep])
-            ctx.put(APP, idx, app_vals)
+        rows = [r for r, names in present.items() if names]
+        if rows:
+            ctx.put(APP, np.asarray(rows, dtype=np.int64), [present[r] for r in rows])
 
 
 def _np_dtype(t: str) -> Any:

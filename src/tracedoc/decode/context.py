@@ -116,9 +116,11 @@ class Payloads:
     for the application pass (:mod:`tracedoc.decode.app`)."""
 
     udp: list[tuple] = dc_field(default_factory=list)
-    """(rows, payload pos, payload len, srcport, dstport) arrays."""
+    """(rows, payload pos, captured payload len, srcport, dstport, payload len the UDP header states) arrays."""
     tcp: list[tuple] = dc_field(default_factory=list)
     """(rows, payload pos, captured len, segment len, seq, flags, srcport, dstport) arrays."""
+    quoted_udp: list[tuple] = dc_field(default_factory=list)
+    """Like ``udp``, for datagrams quoted inside ICMP errors."""
     rebuilt_udp: list[tuple[int, bytes, int, int]] = dc_field(default_factory=list)
     """(row, payload, srcport, dstport) of datagrams rebuilt from fragments."""
     rebuilt_tcp: list[tuple[int, bytes, int, int, int, int, int]] = dc_field(default_factory=list)

@@ -12,6 +12,12 @@ from types import ModuleType
 
 from tracedoc.decode import (app, arp, ctrace, eth, gre, icmp, icmpv6, ipsec, ipv4, ipv6, mpls, null, ppp, raw, sll, tcp,
                              tunnel, udp, vlan, wlan)
+from tracedoc.decode import ftp, imap, pop, smtp, telnet  # noqa: E402
+from tracedoc.decode import http  # noqa: E402
+from tracedoc.decode import dhcp, dhcpv6  # noqa: E402
+from tracedoc.decode import tls  # noqa: E402
+from tracedoc.decode import dns, nbns  # noqa: E402
+from tracedoc.decode import ntp, snmp  # noqa: E402
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
 
@@ -96,31 +102,72 @@ INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
 # Wireshark does), then the heuristics, in order, for traffic on other ports.
 # See tracedoc.decode.app for what a module provides.
 UDP_APPS: dict[int, ModuleType] = {
+    **{port: http.SSDP for port in http.UDP_PORTS},
     # dns:
+    53: dns,
+    137: nbns,
+    138: nbns.NBDGM,
+    5353: dns.MDNS,
+    5355: dns.LLMNR,
     # dhcp:
+    67: dhcp,
+    68: dhcp,
+    4011: dhcp,
+    546: dhcpv6,
+    547: dhcpv6,
     # snmp/ntp:
+    **{port: snmp for port in snmp.UDP_PORTS},
+    **{port: ntp for port in ntp.UDP_PORTS},
 }
 TCP_APPS: dict[int, ModuleType] = {
     # dns:
+    53: dns,
+    5353: dns,
     # ftp/mail/telnet/http:
+    **{port: http for port in http.TCP_PORTS},
+    21: ftp,
+    23: telnet,
+    25: smtp,
+    110: pop,
+    143: imap,
+    587: smtp,
     # tls:
+    **{port: tls for port in tls.TCP_PORTS},
 }
 UDP_HEURISTICS: list[ModuleType] = [
     # dns:
+    dns,
     # dhcp:
 ]
 TCP_HEURISTICS: list[ModuleType] = [
     # tls:
+    tls,
     # ftp/mail/telnet/http:
+    http,
+    ftp,
 ]
 # Application modules whose FIELDS are packet-table columns, in column order.
 APP_PROTOCOLS: tuple[ModuleType, ...] = (
     app,
     # dns:
+    dns,
+    nbns,
+    nbns.NBDGM,
     # dhcp:
+    dhcp,
+    dhcpv6,
     # snmp/ntp:
+    snmp,
+    ntp,
     # ftp/mail/telnet/http:
+    http,
+    ftp,
+    smtp,
+    pop,
+    imap,
+    telnet,
     # tls:
+    tls,
 )
 
 MAX_DEPTH = 24

@@ -9,6 +9,7 @@ formatting each distinct address once.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -113,12 +114,28 @@ def format_time(arr: pa.Array) -> pa.Array:
     return out
 
 
+def utc_text(ns: int) -> str:
+    """An absolute time as tshark shows a UTC time field
+    (``May 30, 2019 20:03:34.048406864 UTC``); 0 is ``NULL``, as for NTP."""
+    if ns == 0:
+        return "NULL"
+    s, frac = divmod(int(ns), 1_000_000_000)
+    t = time.gmtime(s)
+    return f"{time.strftime('%b', t)} {t.tm_mday:2d}, {t.tm_year} {time.strftime('%H:%M:%S', t)}.{frac:09d} UTC"
+
+
+def format_utc_time(arr: pa.Array) -> pa.Array:
+    return _via_dictionary(arr.cast(pa.int64()), lambda v: [utc_text(x) for x in v.tolist()])
+
+
 def format_bool(arr: pa.Array) -> pa.Array:
     return pc.if_else(arr, "1", "0")
 
 
 def format_bytes(arr: pa.Array) -> pa.Array:
-    return pa.array([None if b is None else b.hex() for b in arr.to_pylist()], type=pa.string())
+    """Plain hex digits; an empty byte string is ``<MISSING>``, as tshark prints it."""
+    return pa.array([None if b is None else (b.hex() if b else "<MISSING>") for b in arr.to_pylist()],
+                    type=pa.string())
 
 
 def format_occurrences(arr: pa.Array, f: Field, occurrence: str = "a", aggregator: str = ",") -> pa.Array:
@@ -157,7 +174,7 @@ def format_field(arr: pa.Array, f: Field) -> pa.Array:
     if t == "ipv6":
         return format_ipv6(arr)
     if t == "time":
-        return format_time(arr)
+        return format_utc_time(arr) if f.base == "utc" else format_time(arr)
     if t == "bool":
         return format_bool(arr)
     if t == "bytes":

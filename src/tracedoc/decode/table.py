@@ -107,7 +107,7 @@ def _rebuilt_payloads(sctx: Ctx, rows: np.ndarray, out: Payloads) -> None:
     data = sctx.data
     pl = sctx.payloads
     assert pl is not None
-    for r, p, n, sp, dp in pl.udp:
+    for r, p, n, sp, dp, _ in pl.udp:
         for a, b, c, d, e in zip(r.tolist(), p.tolist(), n.tolist(), sp.tolist(), dp.tolist()):
             out.rebuilt_udp.append((int(rows[a]), data[b:b + c].tobytes(), d, e))
     for r, p, cap, sl, seq, fl, sp, dp in pl.tcp:

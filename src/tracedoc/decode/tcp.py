@@ -101,9 +101,10 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
 
 def _collect(ctx: Ctx, idx: np.ndarray, pos: np.ndarray, hl: np.ndarray, seglen: np.ndarray,
              flags: np.ndarray) -> None:
-    """Segments with data (and SYNs, which set where a stream's data starts)
-    go to the application pass."""
-    take = (seglen > 0) | ((flags & 0x02) != 0)
+    """Segments with data (and SYNs, which set where a stream's data starts,
+    and FINs, which end messages that run to the end of the stream) go to
+    the application pass."""
+    take = (seglen > 0) | ((flags & 0x03) != 0)
     if not take.any():
         return
     i, p, sl = idx[take], (pos + hl)[take], seglen[take]

@@ -27,6 +27,8 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     if not ok.all() and not px:
         ctx.cols.anomaly(idx[~ok], "udp", pos[~ok], "UDP header truncated")
     if px:
+        if ctx.payloads is not None:
+            _quoted_payloads(ctx, idx[ok], pos[ok])
         return []
     ctx.put(PAYLOAD_OFF, idx[ok], (pos + 8 - ctx.start[idx])[ok].astype("u2"))
     # Encapsulations are found by port: the lower one first, as Wireshark does.
@@ -43,10 +45,22 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         # Everything not carrying another packet goes to the application pass.
         app = ~go
         pa_, ia = p[app] + 8, i[app]
-        plen = np.minimum(ctx.u16(p[app] + 4).astype(np.int64) - 8, ctx.end[ia] - pa_)
+        wire = ctx.u16(p[app] + 4).astype(np.int64) - 8
+        plen = np.minimum(wire, ctx.end[ia] - pa_)
         has = plen > 0
         if has.any():
-            ctx.payloads.udp.append((ia[has], pa_[has], plen[has], sp[app][has], dp[app][has]))
+            ctx.payloads.udp.append((ia[has], pa_[has], plen[has], sp[app][has], dp[app][has], wire[has]))
     if not go.any():
         return []
     return [Next("udpport", key[go].astype(np.uint32), Layer(i[go], p[go] + 8, None, px, ly.depth + 1))]
+
+
+def _quoted_payloads(ctx: Ctx, idx: np.ndarray, pos: np.ndarray) -> None:
+    """The payload of a datagram an ICMP error quotes, for the application
+    pass (tshark decodes a quoted DNS query, say, as DNS)."""
+    wire = ctx.u16(pos + 4).astype(np.int64) - 8
+    plen = np.minimum(wire, ctx.end[idx] - (pos + 8))
+    has = plen > 0
+    if has.any() and ctx.payloads is not None:
+        ctx.payloads.quoted_udp.append((idx[has], pos[has] + 8, plen[has], ctx.u16(pos[has]),
+                                        ctx.u16(pos[has] + 2), wire[has]))
