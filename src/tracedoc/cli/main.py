@@ -333,5 +333,38 @@ def summary(file: str, local: str | None, fmt: str, limit: int | None, display_f
     _finish(trace)
 
 
+# -- details ----------------------------------------------------------------
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("-n", "frames", multiple=True, metavar="N|N-M",
+              help="Frame number or range (5-9); repeat for more.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per frame (JSON Lines).")
+@click.option("--hex", "as_hex", is_flag=True,
+              help="Add the Hex Decode: offset, hex, ASCII (and EBCDIC for z/OS traces).")
+@click.option("-Y", "--display-filter", "display_filter", metavar="FILTER",
+              help="Show the frames this Wireshark display filter selects (with -n: those of the named frames).")
+def details(file: str, frames: tuple[str, ...], as_json: bool, as_hex: bool, display_filter: str | None) -> None:
+    """Packet Details (and Hex Decode) of chosen frames."""
+    import tracedoc
+    from tracedoc.cli.details_cmd import run as run_details
+
+    if not frames and display_filter is None:
+        raise click.UsageError("name the frames: -n N (or N-M), or -Y FILTER")
+    flt = _display_filter(display_filter)
+    trace = tracedoc.open(file)
+    with _progress(True) as bar:
+        cb = None
+        if bar is not None:
+            task = bar.add_task("read", total=trace.info.file_size or None)
+
+            def cb(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+        notes = run_details(trace, frames, flt, as_json, as_hex, cb)
+    for note in notes:
+        click.echo(f"tracedoc: note: {note}", err=True)
+    _finish(trace)
+
+
 if __name__ == "__main__":
     main()
