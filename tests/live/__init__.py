@@ -1,0 +1,1 @@
+"""Real application traffic made in network namespaces, captured and summarised."""
