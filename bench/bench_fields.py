@@ -3,7 +3,7 @@
 
 Usage:
     python bench/bench_fields.py [--packets 1000000] [--trace PATH] [--keep]
-                                 [--repeat 1] [--check-lines 100000]
+                                 [--repeat 1] [--check-lines 100000] [--fields l4|app]
 
 All three tools turn the same pcap into the same tab-separated text (the L4
 columns in FIELDS below, one line per frame) written to /dev/null. For each
@@ -33,7 +33,14 @@ REPO = BENCH.parent
 OUT = BENCH / "out"
 GEN_TRACE = REPO.parent / "shared" / "bench" / "gen_trace.py"
 DPKT_PROG = BENCH / "dpkt_fields.py"
+DPKT_APP_PROG = BENCH / "dpkt_app_fields.py"
 N_CONNS = 2000
+
+APP_FIELDS = [
+    "frame.number", "dns.id", "dns.flags.rcode", "dns.qry.name", "tls.record.content_type",
+    "http.request.method", "http.request.uri", "http.response.code",
+]
+"""``--fields app``: application columns, decoded only when asked for."""
 
 FIELDS = [
     "frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ip.proto",
@@ -124,7 +131,7 @@ def commands(trace: Path) -> dict[str, list[str]]:
     return {
         "tracedoc": [tracedoc_exe(), "fields", str(trace), *e],
         "tshark": ["tshark", "-n", "-r", str(trace), "-T", "fields", *e],
-        "dpkt": [sys.executable, str(DPKT_PROG), str(trace)],
+        "dpkt": [sys.executable, str(DPKT_APP_PROG if FIELDS is APP_FIELDS else DPKT_PROG), str(trace)],
     }
 
 
@@ -339,7 +346,12 @@ def main() -> int:
     ap.add_argument("--check-lines", type=int, default=100_000,
                     help="compare the first N output lines with tshark's (0: the whole output)")
     ap.add_argument("--tools", default="tracedoc,tshark,dpkt", help=argparse.SUPPRESS)
+    ap.add_argument("--fields", choices=["l4", "app"], default="l4",
+                    help="l4: the 17 L2-L4 columns (default); app: DNS, TLS and HTTP columns")
     args = ap.parse_args()
+    global FIELDS
+    if args.fields == "app":
+        FIELDS = APP_FIELDS
 
     for exe in ("tshark",):
         if not shutil.which(exe):
@@ -441,7 +453,7 @@ def main() -> int:
         "results": summary, "headline": headline, "agreement": agreement,
         "runs": runs,
     }
-    path = OUT / f"results-{n_pkts}.json"
+    path = OUT / f"results-{n_pkts}{'-app' if FIELDS is APP_FIELDS else ''}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nresults written to {path}")
     return 0 if all(not s.get("failed") for s in summary.values()) else 1
