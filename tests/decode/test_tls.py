@@ -413,7 +413,7 @@ def test_tls_on_another_port_is_found_by_heuristic() -> None:
     frames = [_frame(1, record(22, client_hello([0x1301], b""), 0x0301), port=9090),
               _frame(1, record(21, b"\x02\x46"), to_server=False, port=9090)]
     got = _decode(frames, ["tls.record.content_type", "tls.alert_message.desc", "tracedoc.app"])
-    assert got["tracedoc.app"] == ["tls", "tls"]
+    assert got["tracedoc.app"] == [["tls"], ["tls"]]
     assert got["tls.alert_message.desc"] == [None, [70]]
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from tests.support.pcapgen import (PACKETS, Rec, expected_frames, ng_idb, ng_shb, pcap_file, pcap_header,
                                    pcapng_file, records)
-from tracedoc.decode.table import SCHEMA, Decoder
+from tracedoc.decode.table import APP_COLUMNS, SCHEMA, Decoder
 from tracedoc.errors import TraceFormatError
 from tracedoc.read import open_reader
 from tracedoc.read.batch import FrameBatch
@@ -407,8 +407,13 @@ def test_decoder_never_raises(linktype, pkts, batches):
 
 # ------------------------------------- malformed headers keep earlier fields
 
+L2_L4_COLUMNS = [n for n in SCHEMA.names if n not in APP_COLUMNS]
+
+
 def decode_rows(pkts: list[tuple[bytes, int]]) -> list[dict]:
-    """Decode (captured bytes, wire length) Ethernet frames in one batch."""
+    """Decode (captured bytes, wire length) Ethernet frames in one batch, the
+    link to transport layers only: what an application message makes of the
+    templates' payloads is the application decoders' tests' business."""
     datas = [d for d, _ in pkts]
     caplen = np.array([len(d) for d in datas], dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(caplen)[:-1]]).astype(np.int64)
@@ -417,7 +422,7 @@ def decode_rows(pkts: list[tuple[bytes, int]]) -> list[dict]:
                    origlen=np.array([o for _, o in pkts], dtype=np.int64), ts_ns=np.zeros(n, np.int64),
                    linktype=np.ones(n, np.int32), interface_id=np.full(n, -1, np.int32),
                    record_offset=offset.copy(), first_number=1)
-    return pa.Table.from_batches([Decoder().decode(b)]).to_pylist()
+    return pa.Table.from_batches([Decoder(L2_L4_COLUMNS).decode(b)]).to_pylist()
 
 
 # For each template: where its headers end, and the bytes a field needs
