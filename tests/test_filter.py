@@ -13,7 +13,6 @@ import random
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pytest
 
 from tracedoc.decode.table import SCHEMA
 from tracedoc.errors import FilterSyntaxError
+from tests.support.filter_agreement import compare_filters, merge, pick_captures
 from tracedoc.filter import caret_lines, compile_filter, parse
 
 # -- a small hand-built packet table ---------------------------------------------
@@ -510,45 +510,6 @@ def _expr(rng: random.Random, values: dict[str, list[str]], depth: int = 0) -> s
     return f"({e})" if rng.random() < 0.5 else e
 
 
-def _agreement_captures() -> list[Path]:
-    """Small, well-formed corpus captures, picked to cover the protocols."""
-    import csv
-
-    from tests.support.corpus import CORPUS, DECODED_LINKTYPES, MANIFEST
-
-    rows = []
-    with open(MANIFEST, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            lts = {int(p.split(":", 1)[0]) for p in row["linktypes"].split() if p.split(":", 1)[0].isdigit()}
-            if (row["tshark_read_error"] or row["header_problems"] or row["tshark_malformed_pkts"] not in ("", "0")
-                    or not lts or not lts <= DECODED_LINKTYPES or not 0 < int(row["packets"] or 0) <= 1500
-                    or not (CORPUS / row["path"]).is_file()):
-                continue
-            protos = {kv.split("=", 1)[0] for kv in row["tshark_protocols(frames)"].split(",")}
-            rows.append((row["path"], protos))
-    rows.sort()
-    picked: list[str] = []
-    for want in ["icmp", "icmpv6", "arp", "vlan", "ipv6", "tcp", "udp", "ip", "eth", "sll"]:
-        n = 0
-        for path, protos in rows:
-            if want in protos and path not in picked:
-                picked.append(path)
-                n += 1
-                if n == 2 or len(picked) >= AGREEMENT_CAPTURES:
-                    break
-        if len(picked) >= AGREEMENT_CAPTURES:
-            break
-    return [CORPUS / p for p in picked]
-
-
-def _tshark_frames(path: Path, flt: str) -> list[int] | None:
-    p = subprocess.run(["tshark", "-n", "-r", str(path), "-Y", flt, "-T", "fields", "-e", "frame.number"],
-                       capture_output=True, env=dict(os.environ, LC_ALL="C.UTF-8"), timeout=120)
-    if p.returncode != 0:
-        return None
-    return [int(x) for x in p.stdout.split()]
-
-
 def test_agreement_with_tshark(tmp_path):
     from tests.support.corpus import have_corpus, have_tshark
 
@@ -556,34 +517,16 @@ def test_agreement_with_tshark(tmp_path):
         pytest.skip("needs the corpus, tshark and mergecap")
     import tracedoc
 
-    caps = _agreement_captures()
+    caps = pick_captures(["icmp", "icmpv6", "arp", "vlan", "ipv6", "tcp", "udp", "ip", "eth", "sll"], 2,
+                         AGREEMENT_CAPTURES, no_malformed=True)
     assert len(caps) >= 10, caps
-    # One merged capture: one tshark run per filter instead of one per capture.
-    merged = tmp_path / "merged.pcapng"
-    subprocess.run(["mergecap", "-a", "-F", "pcapng", "-w", str(merged), *map(str, caps)], check=True,
-                   capture_output=True)
+    merged = merge(caps, tmp_path / "merged.pcapng")
     tbl = tracedoc.open(merged).packets
     rng = random.Random(SEED)
     values = _values(tbl)
     filters = list(dict.fromkeys(FIXED_FILTERS + [_expr(rng, values) for _ in range(RANDOM_FILTERS)]))
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as ex:
-        theirs = list(ex.map(lambda f: _tshark_frames(merged, f), filters))
-    numbers = np.asarray(tbl["frame.number"].combine_chunks().to_numpy(zero_copy_only=False))
-    checked = agree = 0
-    rejected = []
-    bad = []
-    for flt, want in zip(filters, theirs):
-        if want is None:
-            rejected.append(flt)
-            continue
-        got = numbers[compile_filter(flt)(tbl)].tolist()
-        checked += 1
-        if got == want:
-            agree += 1
-        else:
-            extra = sorted(set(got) - set(want))[:5]
-            missing = sorted(set(want) - set(got))[:5]
-            bad.append(f"{flt!r}: tracedoc {len(got)} tshark {len(want)} frames; extra {extra} missing {missing}")
+    res = compare_filters(tbl, merged, filters)
+    checked, agree, bad, rejected = res.checked, res.agree, res.bad, res.rejected
     print(f"\ndisplay-filter agreement with tshark: {agree}/{checked} filters select exactly the same frames "
           f"({tbl.num_rows} frames from {len(caps)} captures; {len(rejected)} filters tshark rejects skipped)",
           file=sys.stderr)

@@ -9,22 +9,17 @@ filter for all) must select exactly the frames ``tshark -Y`` selects.
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from tests.support.command import tracedoc_command
-from tests.test_filter import _tshark_frames
-from tracedoc.filter import compile_filter
+from tests.support.filter_agreement import compare_filters, merge, pick_captures, tshark_frames
 
 FILTER_COUNT = 200
 SEED = 20261126
@@ -126,29 +121,8 @@ GEN_PROTOS = ["dns", "dhcp", "ftp", "tls", "http", "snmp", "nbns", "tcp", "udp"]
 
 
 def _captures() -> list[Path]:
-    """Small, well-formed corpus captures, a few per application protocol."""
-    from tests.support.corpus import CORPUS, DECODED_LINKTYPES, MANIFEST
-
-    rows = []
-    with open(MANIFEST, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            lts = {int(p.split(":", 1)[0]) for p in row["linktypes"].split() if p.split(":", 1)[0].isdigit()}
-            if (row["tshark_read_error"] or row["header_problems"] or not lts or not lts <= DECODED_LINKTYPES
-                    or not 0 < int(row["packets"] or 0) <= 1500 or not (CORPUS / row["path"]).is_file()):
-                continue
-            protos = {kv.split("=", 1)[0] for kv in row["tshark_protocols(frames)"].split(",")}
-            rows.append((row["path"], protos))
-    rows.sort()
-    picked: list[str] = []
-    for want in APP_PROTOCOLS:
-        n = 0
-        for path, protos in rows:
-            if want in protos and path not in picked:
-                picked.append(path)
-                n += 1
-                if n == PER_PROTOCOL:
-                    break
-    return [CORPUS / p for p in picked]
+    """Small corpus captures, a few per application protocol."""
+    return pick_captures(APP_PROTOCOLS, PER_PROTOCOL)
 
 
 def _values(tbl: pa.Table) -> dict[str, list[str]]:
@@ -229,9 +203,7 @@ def test_application_filters_agree_with_tshark(tmp_path: Path) -> None:
 
     caps = _captures()
     assert len(caps) >= 15, caps
-    merged = tmp_path / "apps.pcapng"
-    subprocess.run(["mergecap", "-a", "-F", "pcapng", "-w", str(merged), *map(str, caps)], check=True,
-                   capture_output=True)
+    merged = merge(caps, tmp_path / "apps.pcapng")
     tbl = tracedoc.open(merged).packets
     rng = random.Random(SEED)
     values = _values(tbl)
@@ -240,21 +212,8 @@ def test_application_filters_agree_with_tshark(tmp_path: Path) -> None:
         e = _expr(rng, values)
         if e not in filters:
             filters.append(e)
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as ex:
-        theirs = list(ex.map(lambda f: _tshark_frames(merged, f), filters))
-    numbers = np.asarray(tbl["frame.number"].combine_chunks().to_numpy(zero_copy_only=False))
-    bad, rejected = [], []
-    checked = 0
-    for flt, want in zip(filters, theirs):
-        if want is None:
-            rejected.append(flt)
-            continue
-        checked += 1
-        got = numbers[compile_filter(flt)(tbl)].tolist()
-        if got != want:
-            extra = sorted(set(got) - set(want))[:5]
-            missing = sorted(set(want) - set(got))[:5]
-            bad.append(f"{flt!r}: tracedoc {len(got)} tshark {len(want)} frames; extra {extra} missing {missing}")
+    res = compare_filters(tbl, merged, filters)
+    checked, bad, rejected = res.checked, res.bad, res.rejected
     print(f"\napplication display filters: {checked - len(bad)}/{checked} select exactly tshark's frames "
           f"({tbl.num_rows} frames from {len(caps)} captures; tshark rejected {len(rejected)})", file=sys.stderr)
     for b in bad:
@@ -274,7 +233,7 @@ def test_cli_fields_display_filter_on_application_fields(tmp_path: Path) -> None
     for cap in caps:
         for flt in ("dns.flags.response == 1", "ftp.request.command", "http.request.method == \"GET\"",
                     "tls.handshake.type == 1"):
-            want = _tshark_frames(cap, flt)
+            want = tshark_frames(cap, flt)
             p = subprocess.run([*tracedoc_command(), "fields", str(cap), "-e", "frame.number", "-Y", flt],
                                capture_output=True, text=True, timeout=120)
             assert p.returncode == 0, p.stderr
