@@ -14,12 +14,12 @@ import types
 import numpy as np
 import pytest
 
+from tests.support import pcapgen as g
 from tracedoc.decode import dispatch
 from tracedoc.decode.apptree import Reader
 from tracedoc.decode.fields import F
 from tracedoc.decode.table import Decoder
 from tracedoc.read.batch import FrameBatch
-from tests.support import pcapgen as g
 
 CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
 PORT = 7777

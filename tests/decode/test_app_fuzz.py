@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tracedoc.decode import app, dispatch
-from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.app import AppInfo
 
 MODULES = [m for m in dispatch.APP_PROTOCOLS if m is not app]
 
@@ -37,14 +37,7 @@ def test_any_bytes_give_fields_or_a_named_anomaly(data) -> None:  # type: ignore
     payload = data.draw(st.binary(min_size=1, max_size=600))  # the pass never hands over empty payloads
     server_side = data.draw(st.booleans())
     sp, dp = (port, 40000) if server_side else (40000, port)
-    info = AppInfo(transport, sp, dp, port, {}, 1)
-    # The decoder itself raises nothing but Truncated ...
-    try:
-        mod.dissect(payload, Tree(0, data.draw(st.booleans()), mod.NAME), info)
-    except Truncated:
-        pass
-    # ... and through the pass the message has fields or a named fault.
-    tree = AppDecoder()._dissect(mod, payload, 0, AppInfo(transport, sp, dp, port, {}, 1), 1)
-    assert tree.values or tree.anomaly is not None, f"{mod.NAME}: {payload!r} gave neither fields nor an anomaly"
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    # The decoder itself raises nothing but Truncated, and through the pass
+    # the message has fields or a named fault.
+    dissect_alone(mod, payload, AppInfo(transport, sp, dp, port, {}, 1), data.draw(st.booleans()))
+    assert_fields_or_anomaly(mod, payload, AppInfo(transport, sp, dp, port, {}, 1))

@@ -11,11 +11,13 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import dhcp
 from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Node, Tree, Truncated
+from tracedoc.decode.apptree import Node, Tree
 
 COOKIE = b"\x63\x82\x53\x63"
 MAC = bytes.fromhex("001b9e701042")
@@ -272,14 +274,7 @@ TRACES = ["zeek/testing/btest/Traces/dhcp/dhcp.pcap", "zeek/testing/btest/Traces
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("name", TRACES)
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), [f.name for f in dhcp.FIELDS])
-    assert r.error is None
-    assert r.nonempty_pairs and r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / name, [f.name for f in dhcp.FIELDS], require_values=True)
 
 
 # -- any bytes --------------------------------------------------------------------------------------
@@ -293,14 +288,8 @@ SAMPLES = [DISCOVER, OFFER, REQUEST, ACK, DECLINE,
 
 
 def _check(payload: bytes) -> None:
-    try:
-        dhcp.dissect(payload, Tree(0, True, "dhcp"), AppInfo("udp", 68, 67, 67, {}, 1))
-    except Truncated:
-        pass
-    tree = through_pass(payload, nodes=True)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    dissect_alone(dhcp, payload, AppInfo("udp", 68, 67, 67, {}, 1))
+    assert_fields_or_anomaly(dhcp, payload, AppInfo("udp", 68, 67, 67, {}, 1), detail=True)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

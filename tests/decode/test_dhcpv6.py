@@ -12,11 +12,13 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import dhcpv6
 from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Node, Tree, Truncated
+from tracedoc.decode.apptree import Node, Tree
 
 MAC = bytes.fromhex("000102030405")
 
@@ -170,14 +172,7 @@ TRACES = ["tcpdump/tests/dhcpv6-ia-na.pcap", "tcpdump/tests/dhcpv6-ia-pd.pcap", 
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("name", TRACES)
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), [f.name for f in dhcpv6.FIELDS])
-    assert r.error is None
-    assert r.nonempty_pairs and r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / name, [f.name for f in dhcpv6.FIELDS], require_values=True)
 
 
 # -- any bytes ------------------------------------------------------------------------------------------
@@ -188,14 +183,8 @@ SAMPLES = [SOLICIT, ADVERTISE, REPLY_FAIL, relay(12, 1, "::1", "::2", opt(9, SOL
 
 
 def _check(payload: bytes) -> None:
-    try:
-        dhcpv6.dissect(payload, Tree(0, True, "dhcpv6"), AppInfo("udp", 546, 547, 546, {}, 1))
-    except Truncated:
-        pass
-    tree = AppDecoder({1})._dissect(dhcpv6, payload, 0, AppInfo("udp", 546, 547, 546, {}, 1), 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    dissect_alone(dhcpv6, payload, AppInfo("udp", 546, 547, 546, {}, 1))
+    assert_fields_or_anomaly(dhcpv6, payload, AppInfo("udp", 546, 547, 546, {}, 1), detail=True)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

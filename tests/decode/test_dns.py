@@ -12,12 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support import pcapgen
+from tests.support.app_checks import check_any_bytes
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import dispatch, dns
 from tracedoc.decode.app import AppDecoder, AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
-
 
 # -- building messages (RFC 1035 4.1) ---------------------------------------------------------
 
@@ -302,15 +303,7 @@ DNS_TRACES = ["zeek/testing/btest/Traces/dns-edns-ecs.pcap", "zeek/testing/btest
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("rel", DNS_TRACES)
 def test_corpus_agrees_with_tshark(rel: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), DNS_FIELDS)
-    assert r.error is None
-    assert r.nonempty_pairs > 0
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / rel, DNS_FIELDS, require_values=True)
 
 
 ODD_NAMES = [
@@ -354,15 +347,7 @@ SAMPLES = [
 
 
 def _check(payload: bytes, module=dns) -> None:  # type: ignore[no-untyped-def]
-    info = AppInfo("udp", 40000, 53, 53, {}, 1)
-    try:
-        module.dissect(payload, Tree(0, True, module.NAME), info)
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(module, payload, 0, info, 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    check_any_bytes(module, payload, AppInfo("udp", 40000, 53, 53, {}, 1))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

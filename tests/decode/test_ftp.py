@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support import pcapgen as g
+from tests.support.app_checks import check_any_bytes
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import ftp
-from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.app import AppInfo
+from tracedoc.decode.apptree import Tree
 from tracedoc.decode.table import Decoder
 from tracedoc.read.batch import FrameBatch
 
@@ -299,14 +301,7 @@ TRACES = ["ftp/ipv4.pcap", "ftp/ipv6.pcap", "ftp/cwd-navigation.pcap", "ftp/ftp-
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("name", TRACES)
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / "zeek/testing/btest/Traces" / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), FIELDS)
-    assert r.error is None
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / "zeek/testing/btest/Traces" / name, FIELDS)
 
 
 # -- any bytes -----------------------------------------------------------------------------------------------
@@ -318,14 +313,7 @@ SAMPLES = [b"USER anonymous\r\n", b"PORT 137,72,43,137,40,196\r\n", b"EPRT |2|10
 
 def _check(payload: bytes, to_server: bool) -> None:
     sp, dp = (40000, 21) if to_server else (21, 40000)
-    try:
-        ftp.dissect(payload, Tree(0, True, "ftp"), AppInfo("tcp", sp, dp, 21, {}, 1))
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(ftp, payload, 0, AppInfo("tcp", sp, dp, 21, {}, 1), 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    check_any_bytes(ftp, payload, AppInfo("tcp", sp, dp, 21, {}, 1))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support import pcapgen as g
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import app, dispatch, http
-from tracedoc.decode.app import NOT_THIS_PROTOCOL, AppDecoder, AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.app import NOT_THIS_PROTOCOL, AppInfo
+from tracedoc.decode.apptree import Tree
 
 # RFC 9110 section 6 (and RFC 9112 section 2.1): the example exchange.
 REQUEST = (b"GET /hello.txt HTTP/1.1\r\n"
@@ -404,15 +406,7 @@ http.response_number http.transfer_encoding http.location""".split()
     "scapy/test/pcaps/http_head.pcapng.gz",
 ])
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), TSHARK_FIELDS)
-    assert r.error is None
-    assert r.nonempty_pairs > 0
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / name, TSHARK_FIELDS, require_values=True)
 
 
 # -- any bytes ---------------------------------------------------------------------------------------
@@ -429,14 +423,8 @@ def _check(payload: bytes, fin: bool = False) -> None:
         state: dict = {}
         n = http.pdu_length(payload, info(state, to_server=to_server, fin=fin))
         assert isinstance(n, int) and n >= -2
-        try:
-            http.dissect(payload, Tree(0, True, "http"), info(state, to_server=to_server))
-        except Truncated:
-            pass
-        tree = AppDecoder()._dissect(http, payload, 0, info({}, to_server=to_server), 1)
-        assert tree.values or tree.anomaly is not None
-        if tree.anomaly is not None:
-            assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+        dissect_alone(http, payload, info(state, to_server=to_server))
+        assert_fields_or_anomaly(http, payload, info({}, to_server=to_server))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,8 +9,10 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import check_any_bytes
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import dispatch, nbns
 from tracedoc.decode.app import AppDecoder, AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
@@ -191,15 +193,7 @@ TRACES = ["tcpdump/tests/eapon1.pcap", "tcpdump/tests/nbns-valgrind.pcap", "tcpd
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("rel", TRACES)
 def test_corpus_agrees_with_tshark(rel: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), FIELDS)
-    assert r.error is None
-    assert r.nonempty_pairs > 0
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / rel, FIELDS, require_values=True)
 
 
 # -- any bytes --------------------------------------------------------------------------------
@@ -215,15 +209,7 @@ DGM_SAMPLES = [struct.pack("!BBHIHHH", 0x11, 0x0E, 1, 1, 138, 80, 0) + encode("A
 
 
 def _check(payload: bytes, module) -> None:  # type: ignore[no-untyped-def]
-    info = AppInfo("udp", 137, 137, 137, {}, 1)
-    try:
-        module.dissect(payload, Tree(0, True, module.NAME), info)
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(module, payload, 0, info, 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    check_any_bytes(module, payload, AppInfo("udp", 137, 137, 137, {}, 1))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

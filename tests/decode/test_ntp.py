@@ -9,10 +9,12 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import check_any_bytes
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees, tshark_lines
 from tracedoc.decode import ntp
-from tracedoc.decode.app import AppDecoder, AppInfo
+from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
 
 NTP_EPOCH_OFFSET = 2208988800  # 1900-01-01 to 1970-01-01 (RFC 5905 section 6)
@@ -170,14 +172,8 @@ FIELDS = ["ntp.flags", "ntp.flags.li", "ntp.flags.vn", "ntp.flags.mode", "ntp.st
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("rel", NTP_TRACES)
 def test_corpus_agrees_with_tshark(rel: str) -> None:
-    from tests.support.tshark_compare import compare, tshark_lines
-
     path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), FIELDS)
-    assert r.error is None
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(path, FIELDS)
     # Timestamps: same instants, in tshark's text.
     import tracedoc
 
@@ -199,15 +195,7 @@ SAMPLES = [
 
 
 def _check(payload: bytes) -> None:
-    info = AppInfo("udp", 40000, 123, 123, {}, 1)
-    try:
-        ntp.dissect(payload, Tree(0, True, "ntp"), info)
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(ntp, payload, 0, info, 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    check_any_bytes(ntp, payload, AppInfo("udp", 40000, 123, 123, {}, 1))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

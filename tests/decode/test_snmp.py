@@ -8,10 +8,12 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import check_any_bytes
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import ber, snmp
-from tracedoc.decode.app import AppDecoder, AppInfo
+from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
 
 
@@ -299,14 +301,7 @@ FIELDS = ["snmp.version", "snmp.community", "snmp.data", "snmp.request_id", "snm
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("name", SNMP_TRACES)
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / "zeek/testing/btest/Traces/snmp" / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), FIELDS)
-    assert r.error is None
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / "zeek/testing/btest/Traces/snmp" / name, FIELDS)
 
 
 # -- any bytes ------------------------------------------------------------------------
@@ -320,15 +315,7 @@ SAMPLES = [
 
 
 def _check(payload: bytes) -> None:
-    info = AppInfo("udp", 40000, 161, 161, {}, 1)
-    try:
-        snmp.dissect(payload, Tree(0, True, "snmp"), info)
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(snmp, payload, 0, info, 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    check_any_bytes(snmp, payload, AppInfo("udp", 40000, 161, 161, {}, 1))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,11 +9,13 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import telnet
 from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.apptree import Tree
 
 IAC, DONT, DO, WONT, WILL, SB, SE, EOR = 255, 254, 253, 252, 251, 250, 240, 239
 TERMINAL_TYPE, NAWS, TN3270E, START_TLS = 24, 31, 40, 46
@@ -178,14 +180,7 @@ TRACES = ["zeek/testing/btest/Traces/mixed-vlan-mpls.pcap",
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("name", TRACES)
 def test_corpus_agrees_with_tshark(name: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in the corpus")
-    r = compare(str(path), FIELDS)
-    assert r.error is None
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / name, FIELDS)
 
 
 # -- any bytes ----------------------------------------------------------------------------------------------
@@ -198,16 +193,10 @@ SAMPLES = [cmd(DO, 3) + cmd(WILL, NAWS), sb(NAWS, b"\x00\xff\xff\x00\x18"), sb(T
 
 def _check(payload: bytes, to_server: bool, state: dict | None = None) -> None:
     sp, dp = (40000, 23) if to_server else (23, 40000)
-    try:
-        telnet.dissect(payload, Tree(0, True, "telnet"), AppInfo("tcp", sp, dp, 23, dict(state or {}), 1))
-    except Truncated:
-        pass
+    dissect_alone(telnet, payload, AppInfo("tcp", sp, dp, 23, dict(state or {}), 1))
     n = telnet.pdu_length(payload, AppInfo("tcp", sp, dp, 23, dict(state or {}), 1))
     assert 0 <= n <= len(payload)
-    tree = AppDecoder()._dissect(telnet, payload, 0, AppInfo("tcp", sp, dp, 23, dict(state or {}), 1), 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    assert_fields_or_anomaly(telnet, payload, AppInfo("tcp", sp, dp, 23, dict(state or {}), 1))
 
 
 TN3270E_STATE = {telnet.STATE_TN3270: {"outbound_port": 23, "extended": True, "model": 2}}

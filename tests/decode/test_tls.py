@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.support import pcapgen as g
+from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
+from tests.support.corpus import CORPUS, have_corpus, have_tshark
+from tests.support.tshark_compare import assert_agrees
 from tracedoc.decode import tls
-from tracedoc.decode.app import AppDecoder, AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.app import AppInfo
+from tracedoc.decode.apptree import Tree
 from tracedoc.decode.table import Decoder
 from tracedoc.read.batch import FrameBatch
-from tests.support import pcapgen as g
-from tests.support.corpus import CORPUS, have_corpus, have_tshark
 
 CLIENT_PORT = 51000
 
@@ -445,14 +447,8 @@ def test_mutated_records_give_fields_or_a_named_anomaly(data) -> None:  # type: 
     payload = bytes(base[:cut]) if data.draw(st.booleans()) else bytes(base)
     from_server = data.draw(st.booleans())
     sp, dp = (443, CLIENT_PORT) if from_server else (CLIENT_PORT, 443)
-    try:
-        tls.dissect(payload, Tree(0, data.draw(st.booleans()), "tls"), AppInfo("tcp", sp, dp, 443, {}, 1))
-    except Truncated:
-        pass
-    tree = AppDecoder()._dissect(tls, payload, 0, AppInfo("tcp", sp, dp, 443, {}, 1), 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    dissect_alone(tls, payload, AppInfo("tcp", sp, dp, 443, {}, 1), data.draw(st.booleans()))
+    assert_fields_or_anomaly(tls, payload, AppInfo("tcp", sp, dp, 443, {}, 1))
 
 
 @settings(max_examples=200, deadline=None)
@@ -462,10 +458,7 @@ def test_any_bytes_frame_and_dissect_safely(payload: bytes, from_server: bool) -
     info = AppInfo("tcp", sp, dp, 443, {}, 1)
     n = tls.pdu_length(payload, info)
     assert n >= -1
-    tree = AppDecoder()._dissect(tls, payload, 0, info, 1)
-    assert tree.values or tree.anomaly is not None
-    if tree.anomaly is not None:
-        assert "decoder failed" not in tree.anomaly[0], tree.anomaly
+    assert_fields_or_anomaly(tls, payload, info)
 
 
 # -- against tshark ----------------------------------------------------------------------------------------
@@ -489,11 +482,4 @@ TLS_FIELDS = ["tls.record.content_type", "tls.handshake.type", "tls.handshake.ex
 @pytest.mark.skipif(not (have_corpus() and have_tshark()), reason="needs ../shared/corpus and tshark")
 @pytest.mark.parametrize("rel", TLS_CAPTURES)
 def test_agrees_with_tshark(rel: str) -> None:
-    from tests.support.tshark_compare import compare
-
-    path = CORPUS / rel
-    if not path.is_file():
-        pytest.skip(f"{rel} is not in the corpus")
-    r = compare(str(path), TLS_FIELDS)
-    assert r.nonempty_pairs > 0
-    assert r.nonempty_agree == r.nonempty_pairs, r.examples
+    assert_agrees(CORPUS / rel, TLS_FIELDS, require_values=True, check_error=False)

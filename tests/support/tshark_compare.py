@@ -59,9 +59,8 @@ def tshark_lines(path: str, fields: list[str]) -> list[list[str]]:
 def tracedoc_lines(path: str, fields: list[str]) -> tuple[list[list[str]], str | None]:
     import tracedoc
     from tracedoc.cli.fields_cmd import parse_options, write_fields
-    from tracedoc.errors import TracedocError
-
     from tracedoc.decode.table import FIELDS
+    from tracedoc.errors import TracedocError
 
     # Fields tracedoc does not know yet count as empty (and so disagree).
     known = [f for f in fields if f in FIELDS]
@@ -181,3 +180,19 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def assert_agrees(path, fields: list[str], *, require_values: bool = False, check_error: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """A corpus capture's ``fields`` agree with tshark on every value either
+    side has (skips when the capture is not in the corpus).
+    ``require_values``: tshark must show at least one of them."""
+    import pytest
+
+    if not path.exists():
+        pytest.skip(f"{path} is not in the corpus")
+    r = compare(str(path), fields)
+    if check_error:
+        assert r.error is None
+    if require_values:
+        assert r.nonempty_pairs > 0
+    assert r.nonempty_agree == r.nonempty_pairs, r.examples
