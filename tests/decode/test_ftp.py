@@ -218,18 +218,15 @@ def test_auth_tls_then_234_hands_the_connection_to_tls() -> None:
     state: dict = {}
     run(b"AUTH TLS\r\n", state=state)
     run(b"234 Proceed with negotiation.\r\n", to_server=False, state=state, nodes=True)
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        assert ftp.STATE_TLS in state
-    else:
-        assert state["__handoff__"] is tls
+    from tracedoc.decode import tls
+
+    assert state["__handoff__"] is tls
 
 
 def test_234_without_auth_tls_is_an_ordinary_reply() -> None:
     state: dict = {}
     run(b"234 ok\r\n", to_server=False, state=state)
-    assert "__handoff__" not in state and ftp.STATE_TLS not in state
+    assert "__handoff__" not in state
 
 
 # -- heuristic -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
 from tests.support.tshark_compare import assert_agrees
-from tracedoc.decode import imap, pop, smtp
+from tracedoc.decode import imap, pop, smtp, tls
 from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
 
@@ -117,7 +117,7 @@ def test_smtp_starttls_then_220_hands_over() -> None:
     s = Session(smtp, 25)
     s.client(b"STARTTLS\r\n")
     s.server(b"220 2.0.0 Ready to start TLS\r\n")
-    assert "__handoff__" in s.state or smtp.STATE_TLS in s.state
+    assert s.state["__handoff__"] is tls
 
 
 def test_smtp_lines_wait_until_the_first_is_whole() -> None:
@@ -154,7 +154,7 @@ def test_pop_stls() -> None:
     s = Session(pop, 110)
     s.client(b"STLS\r\n")
     s.server(b"+OK Begin TLS negotiation\r\n")
-    assert "__handoff__" in s.state or pop.STATE_TLS in s.state
+    assert s.state["__handoff__"] is tls
 
 
 # -- IMAP (RFC 3501) -----------------------------------------------------------------------------------
@@ -201,12 +201,12 @@ def test_imap_starttls_and_tls_heuristic() -> None:
     s = Session(imap, 143)
     s.client(b". STARTTLS\r\n")
     s.server(b". OK Begin TLS negotiation now\r\n")
-    assert "__handoff__" in s.state or imap.STATE_TLS in s.state
+    assert s.state["__handoff__"] is tls
     # A first message that is not text: STARTTLS happened before the capture.
     s2 = Session(imap, 143)
     t = s2.server(b"\x16\x03\x03\x00\x40rest")
     assert "imap.line" not in t.values
-    assert "__handoff__" in s2.state or imap.STATE_TLS in s2.state
+    assert s2.state["__handoff__"] is tls
 
 
 # -- against tshark -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from tests.support.app_checks import assert_fields_or_anomaly, dissect_alone
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tests.support.mutations import mutate, mutations
 from tests.support.tshark_compare import assert_agrees
-from tracedoc.decode import telnet
+from tracedoc.decode import telnet, tls
 from tracedoc.decode.app import AppDecoder, AppInfo
 from tracedoc.decode.apptree import Tree
 
@@ -163,7 +163,7 @@ def test_start_tls_from_both_sides_hands_over() -> None:
     s.client(sb(START_TLS, b"\x01"))
     assert "__handoff__" not in s.state
     s.server(sb(START_TLS, b"\x01"))
-    assert "__handoff__" in s.state or telnet.STATE_TLS in s.state
+    assert s.state["__handoff__"] is tls
 
 
 # -- against tshark ---------------------------------------------------------------------------------------

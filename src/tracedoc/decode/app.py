@@ -107,6 +107,14 @@ class AppInfo:
         protocol (STARTTLS: FTP ``AUTH TLS`` then TLS)."""
         self.state["__handoff__"] = module
 
+    def start_tls(self) -> None:
+        """STARTTLS was accepted (FTP AUTH TLS, SMTP/IMAP STARTTLS, POP3
+        STLS, Telnet START_TLS): the conversation carries TLS from the next
+        segment on."""
+        from tracedoc.decode import tls
+
+        self.handoff(tls)
+
 
 def _lookup(table: dict[int, ModuleType], sp: int, dp: int) -> tuple[ModuleType | None, int]:
     """Lower port first, as Wireshark tries them."""

@@ -94,7 +94,6 @@ STATE_REPLY = "ftp.reply"          # (code, first frame) of a multi-line reply s
 STATE_DATA = "ftp.data"            # announced data connections
 STATE_SERVER_PORT = "ftp.server"   # server's port when found by heuristic
 STATE_AUTH = "ftp.auth_tls"        # AUTH TLS/SSL sent, awaiting 234
-STATE_TLS = "ftp.tls"              # frame after which the connection carries TLS
 STATE_CWD = "ftp.cwd"              # current working directory, as far as CWD/CDUP/PWD tell
 STATE_LAST = "ftp.last_command"    # the last request line
 
@@ -311,11 +310,6 @@ def is_request(data: bytes, info: AppInfo) -> bool:
 
 
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
-    if STATE_TLS in info.state:
-        # AUTH TLS was accepted but no TLS decoder took the connection over.
-        tree.message = "ftp : TLS-protected data"
-        tree.text("TLS-protected data (after AUTH TLS)", 0, len(data))
-        return
     request = is_request(data, info)
     tree.add(REQUEST, request, 0, 0)
     tree.add(RESPONSE, not request, 0, 0)
@@ -419,7 +413,8 @@ def _reply(data: bytes, line: bytes, tree: Tree, info: AppInfo) -> None:
                 _record(info, src, port, "EPSV")
                 tree.message += f" ({what}) {_endpoint(src, port)}"
         elif code == 234 and state.pop(STATE_AUTH, False):
-            _start_tls(tree, info)
+            tree.text("[AUTH TLS accepted: TLS follows]", 0, 0)
+            info.start_tls()
         elif code == 250:
             last = state.get(STATE_LAST, "")
             if last.startswith("CWD "):
@@ -524,17 +519,6 @@ def quoted_path(text: bytes) -> str | None:
             out.append(c)
         i += 1
     return None
-
-
-def _start_tls(tree: Tree, info: AppInfo) -> None:
-    """234 to AUTH TLS: the connection carries TLS from the next segment on."""
-    tree.text("[AUTH TLS accepted: TLS follows]", 0, 0)
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        info.state[STATE_TLS] = info.frame
-        return
-    info.handoff(tls)
 
 
 # -- finding FTP on other ports ---------------------------------------------------------

@@ -45,7 +45,6 @@ FOLDER_COMMANDS = ("select", "examine", "create", "delete", "rename", "subscribe
 
 STATE_TRIES = "imap.tls_tries"     # messages left to test for TLS (two, as Wireshark)
 STATE_STARTTLS = "imap.starttls"   # STARTTLS sent, awaiting OK
-STATE_TLS = "imap.tls"             # TLS follows and no TLS decoder took the connection
 STATE_VIEW = "imap.view"           # the buffer pdu_length looked at
 
 
@@ -177,7 +176,7 @@ def _looks_like_tls(data: bytes, info: AppInfo) -> bool:
 
 
 def pdu_length(data: bytes, info: AppInfo) -> int:
-    if STATE_TLS in info.state or _looks_like_tls(data, info):
+    if _looks_like_tls(data, info):
         return len(data)
     n = _scan(data)
     if n:
@@ -187,10 +186,6 @@ def pdu_length(data: bytes, info: AppInfo) -> int:
 
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
     state = info.state
-    if STATE_TLS in state:
-        tree.message = "imap : TLS-protected data"
-        tree.text("TLS-protected data (after STARTTLS)", 0, len(data))
-        return
     tries = state.get(STATE_TRIES, 2)
     if tries > 0:
         state[STATE_TRIES] = tries - 1
@@ -305,7 +300,7 @@ def _tagged(data: bytes, off: int, end: int, nxt: int, tree: Tree, info: AppInfo
         if info.state.get(STATE_STARTTLS) and not request and _c_prefix(lower, "ok"):
             info.state.pop(STATE_STARTTLS, None)
             info.state[STATE_TRIES] = 0
-            _start_tls(tree, info)
+            info.start_tls()
     tree.close()
 
 
@@ -315,12 +310,9 @@ def _as_tls(data: bytes, tree: Tree, info: AppInfo) -> None:
     hands this message to its TLS dissector; the rest of the connection is
     TLS's."""
     tree.text("Not IMAP text: the connection carries TLS (STARTTLS before the capture)", 0, len(data))
-    _start_tls(tree, info)
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        tree.message = "imap : TLS-protected data"
-        return
+    info.start_tls()
+    from tracedoc.decode import tls
+
     off, base = 0, tree.base
     try:
         while off < len(data):
@@ -335,14 +327,3 @@ def _as_tls(data: bytes, tree: Tree, info: AppInfo) -> None:
     if off == 0:
         tree.malformed("neither IMAP text nor a TLS record", 0)
         tree.message = "imap : TLS-protected data"
-
-
-def _start_tls(tree: Tree, info: AppInfo) -> None:
-    """OK to STARTTLS (or a message that is not text): TLS from the next
-    segment on."""
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        info.state[STATE_TLS] = info.frame
-        return
-    info.handoff(tls)

@@ -33,7 +33,6 @@ FIELDS = (
  DATA_LENGTH) = FIELDS
 
 STATE_STLS = "pop.stls"   # STLS sent, awaiting +OK
-STATE_TLS = "pop.tls"     # TLS follows and no TLS decoder took the connection
 
 
 def _token(line: bytes) -> tuple[int, int]:
@@ -48,10 +47,6 @@ def _token(line: bytes) -> tuple[int, int]:
 
 
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
-    if STATE_TLS in info.state:
-        tree.message = "pop3 : TLS-protected data"
-        tree.text("TLS-protected data (after STLS)", 0, len(data))
-        return
     request = info.dstport == info.port
     end, nxt = line_end(data)
     line = data[:end]
@@ -73,7 +68,8 @@ def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
         else:
             tree.add(RSP_INDICATOR, word, 0, tok, f"Response indicator: {word}")
             if info.state.pop(STATE_STLS, False) and line[:4].upper() == b"+OK ":
-                _start_tls(tree, info)
+                tree.text("[STLS accepted: TLS follows]", 0, 0)
+                info.start_tls()
         rest_at = after
     rest = line[rest_at:]
     if rest:
@@ -93,14 +89,3 @@ def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
         tree.message = f"pop3 command {word}" if tok else "pop3 command"
     else:
         tree.message = f"pop3 reply {word}" if tok else "pop3 reply"
-
-
-def _start_tls(tree: Tree, info: AppInfo) -> None:
-    """+OK to STLS: the connection carries TLS from the next segment on."""
-    tree.text("[STLS accepted: TLS follows]", 0, 0)
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        info.state[STATE_TLS] = info.frame
-        return
-    info.handoff(tls)

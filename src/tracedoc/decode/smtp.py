@@ -75,7 +75,6 @@ START, READING_CMDS, READING_DATA, AWAITING_STARTTLS = range(4)
 PDU_CMD, PDU_MESSAGE, PDU_EOM = range(3)
 
 STATE = "smtp"
-STATE_TLS = "smtp.tls"
 
 
 class _Session:
@@ -116,8 +115,6 @@ def _line_end_deseg(data: bytes, start: int) -> tuple[int, int]:
 
 def pdu_length(data: bytes, info: AppInfo) -> int:
     """Everything buffered, once the first line is whole."""
-    if STATE_TLS in info.state:
-        return len(data)
     n = len(data)
     cr = data.find(b"\r")
     lf = data.find(b"\n")
@@ -157,10 +154,6 @@ def _strtoul(b: bytes) -> int:
 
 
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
-    if STATE_TLS in info.state:
-        tree.message = "smtp : TLS-protected data"
-        tree.text("TLS-protected data (after STARTTLS)", 0, len(data))
-        return
     if not data:
         tree.malformed("empty SMTP segment", 0)
         return
@@ -334,7 +327,8 @@ def _response(data: bytes, tree: Tree, s: _Session, info: AppInfo) -> None:
                 multiline = 3
             if s.state == AWAITING_STARTTLS:
                 if code == 220:
-                    _start_tls(tree, info)
+                    tree.text("[STARTTLS accepted: TLS follows]", 0, 0)
+                    info.start_tls()
                 s.state = READING_CMDS
             _auth_reply(code, s)
             if multiline not in (2, 3):
@@ -365,14 +359,3 @@ def _auth_reply(code: int, s: _Session) -> None:
                   AUTH_NTLM_REQ: AUTH_NTLM_CHALLENGE}.get(s.auth, s.auth)
     elif s.auth in (AUTH_PASSWORD_RSP, AUTH_PLAIN_RSP, AUTH_NTLM_RSP, AUTH_PLAIN_CRED_REQ):
         s.auth = AUTH_SUCCESS if code == 235 else AUTH_FAILED
-
-
-def _start_tls(tree: Tree, info: AppInfo) -> None:
-    """220 to STARTTLS: the connection carries TLS from the next segment on."""
-    tree.text("[STARTTLS accepted: TLS follows]", 0, 0)
-    try:
-        from tracedoc.decode import tls
-    except ImportError:
-        info.state[STATE_TLS] = info.frame
-        return
-    info.handoff(tls)

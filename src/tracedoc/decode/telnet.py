@@ -172,7 +172,6 @@ TN5250_TYPES = ("IBM-5555-C01", "IBM-5555-B01", "IBM-3477-FC", "IBM-3477-FG", "I
 STATE_TN3270 = "telnet.tn3270"     # {"extended": bool, "outbound_port": int}
 STATE_TN5250 = "telnet.tn5250"
 STATE_STARTTLS = "telnet.starttls"  # (frame, srcport) of the first START_TLS FOLLOWS
-STATE_TLS = "telnet.tls"
 
 
 def ascii_text(b: bytes) -> str:
@@ -254,7 +253,7 @@ def _block_mode(info: AppInfo) -> bool:
 def pdu_length(data: bytes, info: AppInfo) -> int:
     """Every segment as it comes, except in a 3270/5250 session, where data
     waits until an IAC (end of record) follows it."""
-    if STATE_TLS in info.state or not _block_mode(info):
+    if not _block_mode(info):
         return len(data)
     off, n = 0, len(data)
     try:
@@ -271,10 +270,6 @@ def pdu_length(data: bytes, info: AppInfo) -> int:
 # -- dissection ----------------------------------------------------------------------------
 
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
-    if STATE_TLS in info.state:
-        tree.message = "telnet : TLS-protected data"
-        tree.text("TLS-protected data (after START_TLS)", 0, len(data))
-        return
     if not data:
         tree.malformed("empty telnet segment", 0)
         return
@@ -673,12 +668,7 @@ def _starttls(v: _View, off: int, length: int, tree: Tree, info: AppInfo, msg: _
     if first is None:
         info.state[STATE_STARTTLS] = (info.frame, info.srcport)
     elif first[0] < info.frame and first[1] != info.srcport:
-        try:
-            from tracedoc.decode import tls
-        except ImportError:
-            info.state[STATE_TLS] = info.frame
-            return
-        info.handoff(tls)
+        info.start_tls()
 
 
 _DECODERS: dict[str, Decoder] = {
