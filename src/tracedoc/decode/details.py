@@ -844,21 +844,30 @@ def _udp(w: _Walk, off: int, plen: int | None) -> None:
         w.payload = (p, cap)
 
 
-def _icmp(w: _Walk, off: int, _plen: int | None) -> None:
-    """ICMP (RFC 792); an error's quoted datagram is a nested block."""
+def _icmp_header(w: _Walk, off: int, title: str, fields: tuple[Field, Field, Field],
+                 names: Callable[[int, int], tuple[str, str]]) -> tuple[Node, int, int | None, int | None]:
+    """Type, code and checksum, the start ICMP and ICMPv6 share: the block,
+    the bytes captured from ``off``, and the type and code (None when cut)."""
     n = w.cap - off
-    blk = Node("ICMP Header", off, max(min(n, 8), 0), "icmp")
+    blk = Node(f"{title} Header", off, max(min(n, 8), 0), title.lower())
     w.blocks.append(blk)
     t = w.u8(off) if n >= 1 else None
     c = w.u8(off + 1) if n >= 2 else None
-    tname, cname = icmp_type_code(t or 0, c or 0)
-    _add(blk, _line(_f(icmp.TYPE, t, off, 1, f"Type : {t} {tname}") if t is not None else None,
-                    _f(icmp.CODE, c, off + 1, 1, f"Code : {c}" + (f" {cname}" if cname else ""))
+    tname, cname = names(t or 0, c or 0)
+    ftype, fcode, fsum = fields
+    _add(blk, _line(_f(ftype, t, off, 1, f"Type : {t} {tname}") if t is not None else None,
+                    _f(fcode, c, off + 1, 1, f"Code : {c}" + (f" {cname}" if cname else ""))
                     if c is not None else None))
     if n >= 4:
-        _add(blk, _f(icmp.CHECKSUM, w.u16(off + 2), off + 2, 2, f"Checksum : 0x{w.u16(off + 2):04X}"))
+        _add(blk, _f(fsum, w.u16(off + 2), off + 2, 2, f"Checksum : 0x{w.u16(off + 2):04X}"))
     elif not w.inner:
-        _add(blk, _note(f"Truncated: ICMP header ({max(n, 0)} of 4 bytes captured)", off))
+        _add(blk, _note(f"Truncated: {title} header ({max(n, 0)} of 4 bytes captured)", off))
+    return blk, n, t, c
+
+
+def _icmp(w: _Walk, off: int, _plen: int | None) -> None:
+    """ICMP (RFC 792); an error's quoted datagram is a nested block."""
+    blk, n, t, c = _icmp_header(w, off, "ICMP", (icmp.TYPE, icmp.CODE, icmp.CHECKSUM), icmp_type_code)
     if n < 8 or t is None:
         return
     if t in icmp.ECHO_LIKE:
@@ -876,19 +885,7 @@ def _icmp(w: _Walk, off: int, _plen: int | None) -> None:
 
 def _icmpv6(w: _Walk, off: int, _plen: int | None) -> None:
     """ICMPv6 (RFC 4443); an error's quoted packet is a nested block."""
-    n = w.cap - off
-    blk = Node("ICMPv6 Header", off, max(min(n, 8), 0), "icmpv6")
-    w.blocks.append(blk)
-    t = w.u8(off) if n >= 1 else None
-    c = w.u8(off + 1) if n >= 2 else None
-    tname, cname = icmpv6_type_code(t or 0, c or 0)
-    _add(blk, _line(_f(icmpv6.TYPE, t, off, 1, f"Type : {t} {tname}") if t is not None else None,
-                    _f(icmpv6.CODE, c, off + 1, 1, f"Code : {c}" + (f" {cname}" if cname else ""))
-                    if c is not None else None))
-    if n >= 4:
-        _add(blk, _f(icmpv6.CHECKSUM, w.u16(off + 2), off + 2, 2, f"Checksum : 0x{w.u16(off + 2):04X}"))
-    elif not w.inner:
-        _add(blk, _note(f"Truncated: ICMPv6 header ({max(n, 0)} of 4 bytes captured)", off))
+    blk, n, t, c = _icmp_header(w, off, "ICMPv6", (icmpv6.TYPE, icmpv6.CODE, icmpv6.CHECKSUM), icmpv6_type_code)
     if n < 8 or t is None:
         return
     if t == 2:
