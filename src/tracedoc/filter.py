@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.decode.display import list_spans
 from tracedoc.decode.fields import INNER_PREFIX, Field
 from tracedoc.decode.table import FIELDS
 from tracedoc.errors import FilterSyntaxError
@@ -621,12 +622,8 @@ class Env:
         key = "\x00occ\x00" + name
         got = self.multi_cache.get(key)
         if got is None:
-            col = self.arrow(name)
-            flat = col.flatten()
-            parents = np.asarray(pc.list_parent_indices(col).to_numpy(zero_copy_only=False), dtype=np.int64)
-            rows = np.arange(self.n, dtype=np.int64)
-            first = np.searchsorted(parents, rows, "left")
-            count = np.searchsorted(parents, rows, "right") - first
+            flat, first, end = list_spans(self.arrow(name))
+            count = end - first
             got = []
             t = FIELDS[name].type
             for k in range(int(count.max()) if len(count) else 0):

@@ -138,6 +138,15 @@ def format_bytes(arr: pa.Array) -> pa.Array:
                     type=pa.string())
 
 
+def list_spans(arr: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """A list column's values, flattened, and where each row's occurrences
+    start and end in them (``end == start`` for an empty or null list)."""
+    flat = arr.flatten()
+    parents = np.asarray(pc.list_parent_indices(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
+    rows = np.arange(len(arr), dtype=np.int64)
+    return flat, np.searchsorted(parents, rows, "left"), np.searchsorted(parents, rows, "right")
+
+
 def format_occurrences(arr: pa.Array, f: Field, occurrence: str = "a", aggregator: str = ",") -> pa.Array:
     """Text of a multi-occurrence (list) column: every occurrence joined by
     ``aggregator`` (``a``), or only the first (``f``) or last (``l``), as
@@ -145,11 +154,7 @@ def format_occurrences(arr: pa.Array, f: Field, occurrence: str = "a", aggregato
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     one = replace(f, multi=False)
-    flat = arr.flatten()
-    parents = np.asarray(pc.list_parent_indices(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
-    rows = np.arange(len(arr), dtype=np.int64)
-    first = np.searchsorted(parents, rows, "left")
-    end = np.searchsorted(parents, rows, "right")
+    flat, first, end = list_spans(arr)
     has = end > first
     if occurrence in ("f", "l"):
         pick = first if occurrence == "f" else end - 1
