@@ -170,7 +170,6 @@ class _Conversation:
     port: int
     state: dict[str, Any] = dc_field(default_factory=dict)
     dirs: dict[tuple, _Direction] = dc_field(default_factory=dict)
-    decided: bool = False
 
 
 def _signed32(x: int) -> int:
@@ -192,8 +191,9 @@ class AppDecoder:
         self.udp_state: dict[tuple, dict[str, Any]] = {}
         self.detail_frames = detail_frames or set()
         self.trees: dict[int, list[Tree]] = {}
-        self._reached: str | None = None
         """Frame number -> the detail trees of its messages (``detail_frames`` only)."""
+        self._reached: str | None = None
+        """The protocol the segment being handled was shown to, when it gave no message."""
 
     # -- entry point ------------------------------------------------------------
     def decode(self, ctx: Ctx, pl: Payloads) -> None:
@@ -291,7 +291,7 @@ class AppDecoder:
             if len(self.convs) > MAX_CONVERSATIONS:
                 self.convs.clear()
             mod, port = _lookup(self.tcp_apps, sp, dp)
-            conv = self.convs[ckey] = _Conversation(mod, port, decided=mod is not None)
+            conv = self.convs[ckey] = _Conversation(mod, port)
         if flags & 0x04 and not data:
             return []
         d = conv.dirs.get((a, sp))
@@ -305,7 +305,7 @@ class AppDecoder:
         fin = bool(flags & 0x01)
         if not data and not fin:
             return []
-        if not conv.decided:
+        if conv.module is None:
             if not data:
                 return []
             info = AppInfo("tcp", sp, dp, 0, conv.state, frame, src=a, dst=b)
@@ -313,8 +313,7 @@ class AppDecoder:
                 if _safe_heuristic(h, data, info):
                     conv.module = h
                     break
-            conv.decided = conv.module is not None
-            if not conv.decided:
+            if conv.module is None:
                 return []
             # The stream is this protocol from here on: earlier bytes were
             # not decoded, so each direction starts at its next segment.
@@ -322,7 +321,7 @@ class AppDecoder:
                 dd.reset(None)
         handoff = conv.state.pop("__handoff__", None)
         if handoff is not None:
-            conv.module, conv.port = handoff, conv.port
+            conv.module = handoff
             for dd in conv.dirs.values():
                 dd.reset(dd.next_seq)
         mod = conv.module
