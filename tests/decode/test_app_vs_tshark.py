@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.corpus import have_corpus, have_tshark
-from tests.support.tshark_compare import ISSUE4_FIELDS, compare_many, corpus_paths, totals
+from tests.support.tshark_compare import ISSUE4_FIELDS, compare_many, corpus_paths, totals, worst
 
 pytestmark = pytest.mark.skipif(not have_tshark(), reason="tshark is not installed (scripts/setup.sh installs it)")
 
@@ -27,16 +27,10 @@ def test_application_fields_agree_with_tshark():
     results = compare_many(paths, ISSUE4_FIELDS)
     tot = totals(results)
     print("\ntshark agreement, application fields: " + tot.line())
-    per_field: dict[str, list[int]] = {f: [0, 0] for f in ISSUE4_FIELDS}
-    for r in results:
-        for f, (agree, pairs) in r.per_field.items():
-            per_field[f][0] += agree
-            per_field[f][1] += pairs
-    for f, (agree, pairs) in per_field.items():
+    for f in ISSUE4_FIELDS:
+        agree, pairs = tot.per_field.get(f, (0, 0))
         print(f"  {f:45s} {agree:7d}/{pairs:<7d} = {agree / max(pairs, 1):.4%}")
-    worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)[:10]
-    for r in worst:
-        if r.nonempty_pairs > r.nonempty_agree:
-            print(f"  {r.nonempty_pairs - r.nonempty_agree:6d} {r.path} {r.examples[:2]}")
+    for r in worst(results, 10):
+        print(f"  {r.nonempty_pairs - r.nonempty_agree:6d} {r.path} {r.examples[:2]}")
     assert tot.nonempty_pairs > 30000  # the corpus holds about 36,000 such values
     assert tot.ratio >= THRESHOLD

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.corpus import have_corpus, have_tshark
-from tests.support.tshark_compare import compare, compare_many, corpus_paths, totals
+from tests.support.tshark_compare import compare, compare_many, corpus_paths, totals, worst
 
 pytestmark = pytest.mark.skipif(not have_tshark(), reason="tshark is not installed (scripts/setup.sh installs it)")
 
@@ -28,8 +28,7 @@ def test_corpus_agreement_with_tshark():
     tot = totals(results)
     print("\ntshark agreement: " + tot.line())
     print("disagreements by field:", tot.by_field.most_common(12))
-    worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)[:10]
-    for r in worst:
+    for r in worst(results, 10):
         print(f"  {r.nonempty_pairs - r.nonempty_agree:6d} {r.path}")
     assert tot.ratio >= THRESHOLD
 

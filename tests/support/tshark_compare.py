@@ -126,6 +126,8 @@ class Totals:
     nonempty_pairs: int
     nonempty_agree: int
     by_field: Counter
+    per_field: dict = field(default_factory=dict)
+    """Field -> [agreeing, compared] over the values either side has."""
 
     @property
     def ratio(self) -> float:
@@ -139,10 +141,22 @@ class Totals:
 
 def totals(results: list[Result]) -> Totals:
     by_field: Counter = Counter()
+    per_field: dict[str, list[int]] = {}
     for r in results:
         by_field.update(r.by_field)
+        for f, (agree, pairs) in r.per_field.items():
+            pf = per_field.setdefault(f, [0, 0])
+            pf[0] += agree
+            pf[1] += pairs
     return Totals(len(results), sum(r.pairs for r in results), sum(r.agree for r in results),
-                  sum(r.nonempty_pairs for r in results), sum(r.nonempty_agree for r in results), by_field)
+                  sum(r.nonempty_pairs for r in results), sum(r.nonempty_agree for r in results), by_field,
+                  per_field)
+
+
+def worst(results: list[Result], n: int) -> list[Result]:
+    """The ``n`` captures with the most disagreeing values (only those with any)."""
+    bad = [r for r in results if r.nonempty_pairs > r.nonempty_agree]
+    return sorted(bad, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)[:n]
 
 
 def corpus_paths() -> list[str]:
@@ -168,11 +182,8 @@ def main(argv: list[str]) -> None:
     tot = totals(results)
     print(tot.line())
     print("by field:", tot.by_field.most_common(30))
-    worst = sorted(results, key=lambda r: r.nonempty_pairs - r.nonempty_agree, reverse=True)
-    for r in worst[: args.show]:
+    for r in worst(results, args.show):
         bad = r.nonempty_pairs - r.nonempty_agree
-        if not bad:
-            break
         print(f"{bad:6d} {r.path} frames {r.frames_tshark}/{r.frames_tracedoc} {dict(r.by_field.most_common(4))}")
         for ex in r.examples[:3]:
             print("        ", ex)
