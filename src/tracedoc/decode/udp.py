@@ -28,7 +28,8 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         ctx.cols.anomaly(idx[~ok], "udp", pos[~ok], "UDP header truncated")
     if px:
         if ctx.payloads is not None:
-            _quoted_payloads(ctx, idx[ok], pos[ok])
+            # A datagram an ICMP error quotes: tshark decodes its payload too.
+            _app_payloads(ctx, ctx.payloads.quoted_udp, idx[ok], pos[ok])
         return []
     ctx.put(PAYLOAD_OFF, idx[ok], (pos + 8 - ctx.start[idx])[ok].astype("u2"))
     # Encapsulations are found by port: the lower one first, as Wireshark does.
@@ -43,24 +44,18 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     go = key != 0
     if ctx.payloads is not None:
         # Everything not carrying another packet goes to the application pass.
-        app = ~go
-        pa_, ia = p[app] + 8, i[app]
-        wire = ctx.u16(p[app] + 4).astype(np.int64) - 8
-        plen = np.minimum(wire, ctx.end[ia] - pa_)
-        has = plen > 0
-        if has.any():
-            ctx.payloads.udp.append((ia[has], pa_[has], plen[has], sp[app][has], dp[app][has], wire[has]))
+        _app_payloads(ctx, ctx.payloads.udp, i[~go], p[~go])
     if not go.any():
         return []
     return [Next("udpport", key[go].astype(np.uint32), Layer(i[go], p[go] + 8, None, px, ly.depth + 1))]
 
 
-def _quoted_payloads(ctx: Ctx, idx: np.ndarray, pos: np.ndarray) -> None:
-    """The payload of a datagram an ICMP error quotes, for the application
-    pass (tshark decodes a quoted DNS query, say, as DNS)."""
+def _app_payloads(ctx: Ctx, into: list, idx: np.ndarray, pos: np.ndarray) -> None:
+    """Datagrams with a payload, for the application pass: (rows, payload
+    position, captured length, ports, length the UDP header states)."""
     wire = ctx.u16(pos + 4).astype(np.int64) - 8
     plen = np.minimum(wire, ctx.end[idx] - (pos + 8))
     has = plen > 0
-    if has.any() and ctx.payloads is not None:
-        ctx.payloads.quoted_udp.append((idx[has], pos[has] + 8, plen[has], ctx.u16(pos[has]),
-                                        ctx.u16(pos[has] + 2), wire[has]))
+    if has.any():
+        i, p = idx[has], pos[has]
+        into.append((i, p + 8, plen[has], ctx.u16(p), ctx.u16(p + 2), wire[has]))
