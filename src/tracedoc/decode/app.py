@@ -437,7 +437,7 @@ class AppDecoder:
         out: list[Tree] = []
         consumed = 0
         while consumed < len(buf):
-            view = bytes(buf[consumed:])
+            view = bytes(buf) if consumed == 0 else bytes(memoryview(buf)[consumed:])
             try:
                 n = int(mod.pdu_length(view, info))
             except Exception:

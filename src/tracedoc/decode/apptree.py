@@ -66,13 +66,12 @@ class Tree:
     in the frame), so decoders count from the start of their own message.
     """
 
-    __slots__ = ("values", "multi", "base", "want_nodes", "root", "_stack", "anomaly", "message",
+    __slots__ = ("values", "base", "want_nodes", "root", "_stack", "anomaly", "message",
                  "reassembled", "protocol")
 
     def __init__(self, base: int = 0, want_nodes: bool = False, protocol: str = "") -> None:
         self.values: dict[str, Any] = {}
         """Field name -> first value (or list of values for multi fields)."""
-        self.multi: dict[str, Field] = {}
         self.base = base
         self.want_nodes = want_nodes
         self.root = Node(protocol, base, 0)
