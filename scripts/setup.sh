@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a Debian 12 machine for tracedoc: tshark and tcpdump from Debian,
-# then tracedoc itself (pip install -e '.[test]').
+# Set up a Debian 12 machine for tracedoc: tshark, tcpdump and the live tests' servers
+# and clients from Debian, then tracedoc itself (pip install -e '.[test]').
 #
 # Idempotent: when everything is already in place it only checks (well under
 # a second). Run it as root, or as a user who may sudo for the apt steps.
