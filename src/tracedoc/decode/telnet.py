@@ -24,6 +24,7 @@ from typing import Any, Callable
 from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
 from tracedoc.decode.fields import F
+from tracedoc.decode.ftp import ascii_text
 
 NAME = "telnet"
 FIELDS = (
@@ -172,11 +173,6 @@ TN5250_TYPES = ("IBM-5555-C01", "IBM-5555-B01", "IBM-3477-FC", "IBM-3477-FG", "I
 STATE_TN3270 = "telnet.tn3270"     # {"extended": bool, "outbound_port": int}
 STATE_TN5250 = "telnet.tn5250"
 STATE_STARTTLS = "telnet.starttls"  # (frame, srcport) of the first START_TLS FOLLOWS
-
-
-def ascii_text(b: bytes) -> str:
-    z = b.find(b"\0")
-    return (b if z < 0 else b[:z]).decode("ascii", "replace")
 
 
 def _format_text(b: bytes) -> str:
