@@ -137,6 +137,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def ascii_text(b: bytes) -> str:
+    """A string field as Wireshark's ``ENC_ASCII`` reads it: the text stops at
+    a NUL byte and each byte above 0x7F becomes U+FFFD."""
+    z = b.find(b"\0")
+    if z >= 0:
+        b = b[:z]
+    return b.decode("ascii", "replace")
+
+
 class Truncated(Exception):
     """Raised inside a decoder by :class:`Reader` when a read runs past the
     message; the application pass turns it into a named anomaly."""

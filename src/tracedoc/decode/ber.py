@@ -5,8 +5,9 @@ use, which is its container's claimed extent cut to the bytes captured (the
 sub-buffer Wireshark's BER code hands each element).  A read past the region
 raises :class:`BerBounds`, which the protocol decoder turns into a truncated
 or malformed message.  Values are converted the way Wireshark 4.0 shows them:
-object identifiers as dotted text (``oid_text``), ``OCTET STRING`` text as
-ASCII (``ascii_text``), INTEGERs cut to the field's width (``integer``).
+object identifiers as dotted text (``oid_text``), INTEGERs cut to the
+field's width (``integer``); ``OCTET STRING`` text is read as every string
+field is (``apptree.ascii_text``).
 """
 
 from __future__ import annotations
@@ -180,15 +181,3 @@ def oid_text(raw: bytes) -> str | None:
     if not parts:
         return "0"
     return ".".join(map(str, parts))
-
-
-def ascii_text(raw: bytes) -> str:
-    """An OCTET STRING shown as Wireshark's ASCII string fields show it: up
-    to the first NUL, each byte above 0x7F as U+FFFD."""
-    nul = raw.find(b"\0")
-    if nul >= 0:
-        raw = raw[:nul]
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        return "".join(chr(b) if b < 0x80 else "\ufffd" for b in raw)

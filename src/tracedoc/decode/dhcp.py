@@ -24,7 +24,7 @@ in place, as Wireshark shows them under option 52.
 from __future__ import annotations
 
 from tracedoc.decode.app import AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.apptree import Tree, Truncated, ascii_text
 from tracedoc.decode.fields import F
 
 NAME = "dhcp"
@@ -223,17 +223,6 @@ def _ip(v: int) -> str:
     return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
 
 
-def _ascii(b: bytes) -> str:
-    """A string field as Wireshark's ENC_ASCII reads it: up to the first NUL,
-    bytes above 0x7f replaced by U+FFFD."""
-    z = b.find(b"\0")
-    if z >= 0:
-        b = b[:z]
-    if b.isascii():
-        return b.decode("ascii")
-    return "".join(chr(c) if c < 0x80 else "\ufffd" for c in b)
-
-
 def _duration(s: int) -> str:
     if s == 0xFFFFFFFF:
         return "infinity"
@@ -312,7 +301,7 @@ def _first_pass(data: bytes, voff: int, eoff: int) -> _Scan:
             elif code == 50 and optlen == 4 and s.requested is None:
                 s.requested = int.from_bytes(data[off + 2:off + 6], "big")
             elif code == 56 and s.message is None:
-                s.message = _ascii(data[off + 2:off + 2 + optlen])
+                s.message = ascii_text(data[off + 2:off + 2 + optlen])
         off += optlen + 2
     return s
 
@@ -433,7 +422,7 @@ def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
         # Wireshark reads the first byte, then adds the whole area either way.
         _need(data, off + size, f.desc)
         if data[off]:
-            area = _ascii(data[off:off + size])
+            area = ascii_text(data[off:off + size])
             add(f, area, off, size, f"{text} - {area}" if nodes else None)
         else:
             add(f, "", off, size, f"{text} - not provided" if nodes else None)
@@ -532,7 +521,7 @@ def _option_label(code: int, v: bytes, optlen: int) -> str:
         if kind == _IPV4_LIST and optlen and optlen % 4 == 0:
             return f"{text} = " + ", ".join(_ip(int.from_bytes(v[i:i + 4], "big")) for i in range(0, optlen, 4))
         if kind == _STRING:
-            return f"{text} = {_ascii(v)}"
+            return f"{text} = {ascii_text(v)}"
         if kind == _U32 and optlen == 4:
             x = int.from_bytes(v, "big")
             return f"{text} = {x}" + (f" ({_duration(x)})" if code in _TIMES else "")
@@ -543,7 +532,7 @@ def _option_label(code: int, v: bytes, optlen: int) -> str:
     if code == 55:
         return "parameter request list = " + ", ".join(str(c) for c in v)
     if code == 60:
-        return f"vendor class identifier = {_ascii(v)}"
+        return f"vendor class identifier = {ascii_text(v)}"
     if code == 81:
         return "client fully qualified domain name"
     if code == 82:
@@ -572,7 +561,7 @@ def _option(code: int, v: bytes, base: int, data: bytes, tree: Tree, overload: i
                 x = int.from_bytes(v[i:i + 4], "big")
                 add(f, x, base + i, 4, f"{text} = {_ip(x)}" if nodes else None)
         elif kind == _STRING:
-            t = _ascii(v)
+            t = ascii_text(v)
             add(f, t, base, optlen, f"{text} = {t}" if nodes else None)
         elif kind in (_U8, _U16, _U32, _I32):
             size = 1 if kind == _U8 else 2 if kind == _U16 else 4
@@ -606,7 +595,7 @@ def _option(code: int, v: bytes, base: int, data: bytes, tree: Tree, overload: i
                     finally:
                         tree.close()
     elif code == 60:
-        t = _ascii(v)
+        t = ascii_text(v)
         add(OPT60, t, base, optlen, f"vendor class identifier = {t}" if nodes else None)
         if optlen >= 8 and v[:8] in (b"pktc1.0:", b"pktc1.5:", b"pktc2.0:"):
             _packetcable_mta(v, base)
@@ -1040,7 +1029,7 @@ def _client_id(v: bytes, base: int, tree: Tree) -> None:
                 add(CID_LLADDR, a, base + 9, length - 9, f"Link layer address: {a}" if nodes else None)
     elif t == 0 and length > 1:
         add(CID_TYPE, 0, base, 1, "Type: 0" if nodes else None)
-        u = _ascii(v[1:])
+        u = ascii_text(v[1:])
         add(CID_UNDEF, u, base + 1, length - 1, f"Client Identifier: {u}" if nodes else None)
 
 
@@ -1073,7 +1062,7 @@ def _fqdn(v: bytes, base: int, tree: Tree) -> None:
         if fl & 0x04:  # canonical wire format (RFC 4702 2.3.1)
             name = _dns_name(v, 3, length - 3, 3, base)[1]
         else:
-            name = _ascii(v[3:])
+            name = ascii_text(v[3:])
         add(FQDN_NAME, name, base + 3, length - 3, f"Client name: {name}" if nodes else None)
 
 
@@ -1104,7 +1093,7 @@ def _agent_info(v: bytes, off: int, base: int, tree: Tree) -> int:
         if slen == 4:
             add(_F[_O82 + _O82_IPV4[sub]], int.from_bytes(val, "big"), base + start, 4)
     elif sub == 6:
-        add(_F[_O82 + "subscriber_id"], _ascii(val), base + start, slen)
+        add(_F[_O82 + "subscriber_id"], ascii_text(val), base + start, slen)
     elif sub == 16 and slen < 6:  # access point BSSID, read as a MAC address
         raise Truncated(base + end, "option 82 BSSID")
     elif sub == 9:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracedoc.decode.app import AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.apptree import Tree, Truncated, ascii_text
 from tracedoc.decode.dhcp import _dns_name
 from tracedoc.decode.fields import F
 
@@ -229,15 +229,6 @@ def _arphrd(b: bytes, hwtype: int) -> str:
     return _hexstr(b)
 
 
-def _text(b: bytes) -> str:
-    """A string field read with ENC_ASCII: up to the first NUL, bytes above
-    0x7f as U+FFFD."""
-    z = b.find(b"\0")
-    if z >= 0:
-        b = b[:z]
-    return b.decode("ascii") if b.isascii() else "".join(chr(c) if c < 0x80 else "\ufffd" for c in b)
-
-
 def summary(m: _Msg) -> str:
     """``dhcpv6 : Solicit``; a relay names what it carries
     (``dhcpv6 : Relay-forw : Solicit``); a failure status is shown."""
@@ -439,7 +430,7 @@ def _value(data: bytes, off: int, optlen: int, opttype: int, tree: Tree, m: _Msg
         add(_f("dhcpv6.status_code"), code, off, 2,
             f"Status Code - {STATUS_CODES.get(code, code)} ({code})" if nodes else None)
         if optlen > 2:
-            msg = _text(data[off + 2:off + optlen])
+            msg = ascii_text(data[off + 2:off + optlen])
             add(_f("dhcpv6.status_msg"), msg, off + 2, optlen - 2, f"Status Message - {msg}" if nodes else None)
     elif opttype == 16:                                        # Vendor Class
         if optlen >= 4:
@@ -454,7 +445,7 @@ def _value(data: bytes, off: int, optlen: int, opttype: int, tree: Tree, m: _Msg
                         raise Truncated(len(data), "vendor class data")
                     ln = rest.index(b"\0") + 1
                 _need(data, start + ln, "vendor class data")
-                add(_f("dhcpv6.vendorclass.data"), _text(data[start:start + ln]), start, ln)
+                add(_f("dhcpv6.vendorclass.data"), ascii_text(data[start:start + ln]), start, ln)
     elif opttype == 17:                                        # Vendor-specific Information
         if optlen >= 4:
             ent = _u32(data, off)
@@ -492,7 +483,7 @@ def _value(data: bytes, off: int, optlen: int, opttype: int, tree: Tree, m: _Msg
             add(_f("dhcpv6.remoteid_enterprise_id"), data[off + 4:off + optlen], off + 4, optlen - 4)
     elif opttype == 38:
         if optlen:
-            add(_f("dhcpv6.subscriber_id"), _text(data[off:off + optlen]), off, optlen)
+            add(_f("dhcpv6.subscriber_id"), ascii_text(data[off:off + optlen]), off, optlen)
     elif opttype == 39:                                        # Client FQDN (RFC 4704)
         if optlen >= 1 and msgtype in (1, 2, 3, 5, 6, 7):
             fl = data[off]
@@ -522,7 +513,7 @@ def _value(data: bytes, off: int, optlen: int, opttype: int, tree: Tree, m: _Msg
             _need(data, off + 4, "S46 port parameters")
     elif opttype == 112:
         if optlen:
-            add(_f("dhcpv6.mudurl"), _text(data[off:off + optlen]), off, optlen)
+            add(_f("dhcpv6.mudurl"), ascii_text(data[off:off + optlen]), off, optlen)
     elif opttype in (117, 118):                                # failover DNS names
         _dns_name(data, off, optlen, off, 0)
     elif opttype == 135:

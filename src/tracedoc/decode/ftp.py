@@ -25,7 +25,7 @@ import ipaddress
 import re
 
 from tracedoc.decode.app import AppInfo
-from tracedoc.decode.apptree import Tree
+from tracedoc.decode.apptree import Tree, ascii_text
 from tracedoc.decode.fields import F
 
 NAME = "ftp"
@@ -114,15 +114,6 @@ def line_end(data: bytes, start: int = 0) -> tuple[int, int]:
     if lf >= 0:
         return lf, lf + 1
     return n, n
-
-
-def ascii_text(b: bytes) -> str:
-    """A string field as Wireshark's ``ENC_ASCII`` reads it: the text stops at
-    a NUL byte and each byte above 0x7F becomes U+FFFD."""
-    z = b.find(b"\0")
-    if z >= 0:
-        b = b[:z]
-    return b.decode("ascii", "replace")
 
 
 def show(b: bytes, limit: int = 100) -> str:

@@ -17,7 +17,8 @@ from __future__ import annotations
 from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree, Truncated
 from tracedoc.decode.fields import F
-from tracedoc.decode.ftp import ascii_text, show
+from tracedoc.decode.apptree import ascii_text
+from tracedoc.decode.ftp import show
 
 NAME = "imap"
 FIELDS = (

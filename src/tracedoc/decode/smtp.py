@@ -26,7 +26,8 @@ from typing import Any
 from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree
 from tracedoc.decode.fields import F
-from tracedoc.decode.ftp import ascii_text, line_end, show
+from tracedoc.decode.apptree import ascii_text
+from tracedoc.decode.ftp import line_end, show
 
 NAME = "smtp"
 FIELDS = (

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tracedoc.decode.app import AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
-from tracedoc.decode.ber import (APPLICATION, CONTEXT, INTEGER, NULL, OCTET_STRING, OID, PRIVATE, SEQUENCE,
-                                 UNIVERSAL, BerBounds, Tlv, ascii_text, integer, integer_fits, oid_text, read_tlv)
+from tracedoc.decode.apptree import Tree, Truncated, ascii_text
+from tracedoc.decode.ber import (APPLICATION, CONTEXT, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, UNIVERSAL,
+                                 BerBounds, Tlv, integer, integer_fits, oid_text, read_tlv)
 from tracedoc.decode.fields import F, Field
 
 NAME = "snmp"

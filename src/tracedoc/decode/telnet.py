@@ -22,9 +22,8 @@ import codecs
 from typing import Any, Callable
 
 from tracedoc.decode.app import AppInfo
-from tracedoc.decode.apptree import Tree, Truncated
+from tracedoc.decode.apptree import Tree, Truncated, ascii_text
 from tracedoc.decode.fields import F
-from tracedoc.decode.ftp import ascii_text
 
 NAME = "telnet"
 FIELDS = (
