@@ -124,7 +124,7 @@ def show(b: bytes, limit: int = 100) -> str:
     return s + ("..." if len(b) > limit else "")
 
 
-def _token(line: bytes) -> tuple[int, int]:
+def token(line: bytes) -> tuple[int, int]:
     """Length of the first word and where the text after it (and the blanks
     that follow it) begins (Wireshark 4.0 ``get_token_len``)."""
     sp = line.find(b" ")
@@ -324,7 +324,7 @@ def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
 
 
 def _request(data: bytes, line: bytes, tree: Tree, info: AppInfo) -> None:
-    tok, nxt = _token(line)
+    tok, nxt = token(line)
     command = ""
     if tok:
         command = ascii_text(line[:tok])

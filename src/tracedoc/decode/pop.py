@@ -16,7 +16,7 @@ from tracedoc.decode.app import AppInfo
 from tracedoc.decode.apptree import Tree
 from tracedoc.decode.fields import F
 from tracedoc.decode.apptree import ascii_text
-from tracedoc.decode.ftp import line_end, show
+from tracedoc.decode.ftp import line_end, show, token
 
 NAME = "pop"
 FIELDS = (
@@ -36,17 +36,6 @@ FIELDS = (
 STATE_STLS = "pop.stls"   # STLS sent, awaiting +OK
 
 
-def _token(line: bytes) -> tuple[int, int]:
-    """Wireshark's ``get_token_len``: the first word (up to a blank) and
-    where the text after it and its blanks begins."""
-    sp = line.find(b" ")
-    tok = len(line) if sp < 0 else sp
-    nxt = tok
-    while nxt < len(line) and line[nxt] == 0x20:
-        nxt += 1
-    return tok, nxt
-
-
 def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
     request = info.dstport == info.port
     end, nxt = line_end(data)
@@ -58,7 +47,7 @@ def dissect(data: bytes, tree: Tree, info: AppInfo) -> None:
         return
     tree.open(show(data[:nxt]), 0, nxt)
     tree.add(REQUEST if request else RESPONSE, "", 0, nxt, "Request" if request else "Response")
-    tok, after = _token(line)
+    tok, after = token(line)
     word = ascii_text(line[:tok])
     rest_at = 0
     if tok:
