@@ -333,8 +333,10 @@ class AppDecoder:
             d.next_seq = seq
         rel = _signed32(seq - d.next_seq)
         if not hasattr(mod, "pdu_length"):
-            # Line protocols: each segment on its own, as Wireshark decodes them.
-            if not data:
+            # Line protocols: each segment on its own, as Wireshark decodes
+            # them; a segment whose bytes were all seen before (a
+            # retransmission) is decoded by nobody, as in a reassembled stream.
+            if not data or (rel < 0 and -rel >= seglen):
                 return []
             if rel >= 0:
                 d.next_seq = (seq + seglen) & 0xFFFFFFFF
