@@ -32,8 +32,10 @@ LINKTYPE: dict[int, Dissector] = {
     50: ppp.ppp_hdlc,         # PPP_HDLC
     101: raw.by_version,      # RAW
     104: ppp.cisco_hdlc,      # C_HDLC
+    105: wlan.dissect,        # IEEE802_11
     108: null.dissect_loop,   # LOOP
     113: sll.dissect,         # LINUX_SLL
+    127: wlan.radiotap,       # IEEE802_11_RADIOTAP
     228: raw.ipv4,            # IPV4
     229: raw.ipv6,            # IPV6
     276: sll.dissect2,        # LINUX_SLL2

@@ -11,13 +11,13 @@ from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
 
-FIELDS = (
+WLAN_FIELDS = (
     F("wlan.fc.type_subtype", "u16", "Type/Subtype", "hex", 4),
     F("wlan.flags", "u8", "Flags", "hex", 2),
     F("wlan.ra", "ether", "Receiver address"),
     F("wlan.ta", "ether", "Transmitter address"),
 )
-TYPE_SUBTYPE, FLAGS, RA, TA = FIELDS
+TYPE_SUBTYPE, FLAGS, RA, TA = WLAN_FIELDS
 
 DATA = 2
 
@@ -40,3 +40,28 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     hdr = 24 + 6 * ((flags & 3) == 3) + 2 * qos + 4 * (qos & ((flags & 0x80) != 0))
     has_body = (ftype == DATA) & ((subtype & 0x4) == 0) & ((flags & 0x40) == 0)
     return eth.llc(ctx, Layer(idx[has_body], (pos + hdr)[has_body], None, ly.prefix, ly.depth + 1))
+
+
+RADIOTAP_FIELDS = (
+    F("radiotap.version", "u8", "Header revision"),
+    F("radiotap.length", "u16", "Header length"),
+)
+RT_VERSION, RT_LENGTH = RADIOTAP_FIELDS
+
+
+def radiotap(ctx: Ctx, ly: Layer) -> list[Next]:
+    """Radiotap (LINKTYPE_IEEE802_11_RADIOTAP): a little-endian header of its
+    own stated length before the 802.11 frame.  Only revision 0 exists; a
+    length shorter than the fixed 8 bytes or past the capture stops here."""
+    ok = ctx.have(ly.idx, ly.pos, 8)
+    ly = ly.take(ok)
+    version = ctx.u8(ly.pos)
+    length = ctx.u16le(ly.pos + 2)
+    ctx.put(RT_VERSION, ly.idx, version, ly.prefix)
+    ctx.put(RT_LENGTH, ly.idx, length, ly.prefix)
+    good = (version == 0) & (length >= 8) & ctx.have(ly.idx, ly.pos, length.astype(np.int64))
+    inner = ly.take(good)
+    return dissect(ctx, Layer(inner.idx, inner.pos + length[good].astype(np.int64), None, ly.prefix, ly.depth + 1))
+
+
+FIELDS = (*WLAN_FIELDS, *RADIOTAP_FIELDS)
