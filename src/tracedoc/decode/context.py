@@ -137,7 +137,9 @@ class Ctx:
         self.n = len(batch)
         self.start = batch.offset
         self.end = batch.offset + batch.caplen
-        # On-the-wire end (for fields computed from lengths, not bytes).
+        # On-the-wire end (for fields computed from lengths, not bytes); an
+        # enclosing header that bounds its payload (PPPoE) lowers both.
+        self.wire_end = batch.offset + np.maximum(batch.origlen, batch.caplen)
         self.cols = Columns(self.n)
         self.fragments: list = []  # FragmentSet from the IP decoders, for reassembly
         # (row, IP protocol, bytes): payloads rebuilt from other bytes (a

@@ -563,7 +563,9 @@ def _ipv4(w: _Walk, off: int, _plen: int | None = None) -> None:
             return
         if frag:  # a quoted non-first fragment has no transport header
             return
-    _ipproto_next(w, proto, off + hlen, ip_len - hlen)
+    # A total length past the frame's end is cut to it (decode/ipv4.py).
+    carried = ip_len if w.inner else min(ip_len, max(w.wire_len - off, hlen))
+    _ipproto_next(w, proto, off + hlen, carried - hlen)
 
 
 def _ipv4_options(w: _Walk, off: int, end: int) -> Node:

@@ -117,6 +117,9 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     # Quoted datagrams (ICMP errors) are not reassembled; a first fragment
     # still shows its transport header there.
     go &= ~frag if not px else (fl & 0x1FFF) == 0
-    nxt = Layer(idx[go], pos[go] + hlen[go], (ip_len - hlen)[go], px, ly.depth + 1)
+    # A total length past the end of the frame is cut to it, as Wireshark
+    # cuts it ("IPv4 total length exceeds packet length").
+    carried = ip_len if px else np.minimum(ip_len, np.maximum(ctx.wire_end[idx] - pos, hlen))
+    nxt = Layer(idx[go], pos[go] + hlen[go], (carried - hlen)[go], px, ly.depth + 1)
     out.append(Next("ipproto", proto[go].astype(np.uint32), nxt))
     return out

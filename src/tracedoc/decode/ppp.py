@@ -25,6 +25,12 @@ def pppoe_session(ctx: Ctx, ly: Layer) -> list[Next]:
     idx, pos = ly.idx, ly.pos
     ctx.put(CODE, idx, ctx.u8(pos + 1))
     ctx.put(SESSION, idx, ctx.u16(pos + 2))
+    # The session header's payload length bounds what follows, as Wireshark
+    # cuts its buffer there: Ethernet padding after it is nobody's payload,
+    # and an IP total length past it is cut to it.
+    stop = pos + 6 + ctx.u16(pos + 4).astype(np.int64)
+    ctx.end[idx] = np.minimum(ctx.end[idx], stop)
+    ctx.wire_end[idx] = np.minimum(ctx.wire_end[idx], stop)
     return ppp_protocol(ctx, Layer(idx, pos + 6, None, ly.prefix, ly.depth + 1))
 
 
