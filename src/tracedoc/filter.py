@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from tracedoc.decode.display import list_spans
 from tracedoc.decode.fields import INNER_PREFIX, Field
-from tracedoc.decode.table import FIELDS
+from tracedoc.analyze.derived import DERIVED, FIELDS
 from tracedoc.errors import FilterSyntaxError
 
 # -- the names a filter may use ------------------------------------------------
@@ -64,6 +64,8 @@ NOT_PROTOCOL_EVIDENCE = {"ip.version"}
 def _protocol_columns() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in FIELDS:
+        if name in DERIVED:
+            continue  # derived from the protocol's own columns: no evidence of their own, and costly
         own = name[len(INNER_PREFIX):] if name.startswith(INNER_PREFIX) else name
         if own in NOT_PROTOCOL_EVIDENCE:
             continue

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-from tracedoc.decode.table import SCHEMA, Decoder
+from tracedoc.analyze.derived import SCHEMA, Packets
 from tracedoc.read import open_reader
 from tracedoc.read.batch import FrameBatch
 from tracedoc.read.info import TraceInfo
@@ -52,8 +52,8 @@ class Trace:
 
     def iter_packets(self, progress: Progress | None = None,
                      columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """Decoded batches (all columns, or only ``columns``)."""
-        dec = Decoder(columns)
+        """Decoded batches with the derived columns (all columns, or only ``columns``)."""
+        dec = Packets(columns)
         for b in self.iter_frames(progress):
             yield dec.decode(b)
 
@@ -62,6 +62,13 @@ class Trace:
         if self._packets is None:
             self._packets = pa.Table.from_batches(list(self.iter_packets()), schema=SCHEMA)
         return self._packets
+
+    def table(self, columns: list[str] | None = None, progress: Progress | None = None) -> pa.Table:
+        """The packet table (only ``columns``, if given), decoded now."""
+        batches = self.iter_packets(progress, columns)
+        if columns is None:
+            return pa.Table.from_batches(list(batches), schema=SCHEMA)
+        return pa.Table.from_batches(list(batches), schema=Packets(columns).schema)
 
     @property
     def errors(self) -> list[str]:

@@ -110,11 +110,11 @@ def collect(trace, wanted: list[int], flt=None,  # type: ignore[no-untyped-def]
     """
     import numpy as np
 
-    from tracedoc.decode.table import Decoder
+    from tracedoc.analyze.derived import Packets
 
     want = set(wanted)
     last = max(wanted)
-    dec = Decoder(detail_frames=want)
+    dec = Packets(detail_frames=want)
     out: list[Frame] = []
     read = 0
     for b in trace.iter_frames(progress):
@@ -125,7 +125,7 @@ def collect(trace, wanted: list[int], flt=None,  # type: ignore[no-untyped-def]
         here = [f for f in wanted if first <= f < first + n]
         if here:
             keep = np.ones(n, dtype=bool) if flt is None else np.asarray(flt(rb), dtype=bool)
-            trees = dec.app.trees if dec.app is not None else {}
+            trees = dec.decoder.app.trees if dec.decoder.app is not None else {}
             for f in here:
                 i = f - first
                 if not keep[i]:
@@ -211,7 +211,7 @@ def text_lines(fr: Frame, tz: dt.tzinfo, with_hex: bool, ebcdic: bool) -> list[s
 def _with_address_text(d: dict[str, Any]) -> dict[str, Any]:
     """Node dicts whose value is an address (stored as a number, as the
     packet table stores it) also get the address as text, under ``show``."""
-    from tracedoc.decode.table import FIELDS
+    from tracedoc.analyze.derived import FIELDS
 
     f = FIELDS.get(d.get("field") or "")
     v = d.get("value")

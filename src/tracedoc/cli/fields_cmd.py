@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from tracedoc.decode.display import format_field, format_occurrences
 from tracedoc.decode.fields import INNER_PREFIX
-from tracedoc.decode.table import FIELDS
+from tracedoc.analyze.derived import FIELDS
 from tracedoc.errors import FieldError
 
 SEPARATORS = {"/t": "\t", "/s": " ", "\\t": "\t"}

@@ -186,49 +186,54 @@ _EXTRA_LABELS = {
 
 
 def _print_info(f: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    con = Console()
+    from tracedoc.cli.render import console
+
+    con = console()
     t = Table(show_header=False, box=None)
     t.add_column(style="bold")
     t.add_column()
+
+    def row(label: str, value: str) -> None:
+        t.add_row(Text(label), Text(value))  # names and comments come from the file: no markup
     comp = f" ({f['compression']}-compressed)" if f["compression"] else ""
-    t.add_row("File", f["file"])
+    row("File", f["file"])
     fmt = f"{f['format']}{comp}"
     if f["version"]:
         fmt += f", version {f['version']}"
     if f["byte_order"]:
         fmt += f", {f['byte_order']}-endian"
-    t.add_row("Format", fmt)
-    t.add_row("File size", f"{f['file_size']:,} bytes")
+    row("Format", fmt)
+    row("File size", f"{f['file_size']:,} bytes")
     if f["sections"] > 1:
-        t.add_row("Sections", str(f["sections"]))
+        row("Sections", str(f["sections"]))
     for i in f["interfaces"]:
         name = f" {i['name']}" if i.get("name") else ""
-        t.add_row(f"Interface {i['id']}{name}", f"{i['linktype_name']} ({i['linktype']}), snaplen {i['snaplen']}")
-    t.add_row("Packets", f"{f['packets']:,}")
-    t.add_row("Bytes on the wire", f"{f['bytes']:,}")
-    t.add_row("First packet", str(f["first_time"]))
-    t.add_row("Last packet", str(f["last_time"]))
+        row(f"Interface {i['id']}{name}", f"{i['linktype_name']} ({i['linktype']}), snaplen {i['snaplen']}")
+    row("Packets", f"{f['packets']:,}")
+    row("Bytes on the wire", f"{f['bytes']:,}")
+    row("First packet", str(f["first_time"]))
+    row("Last packet", str(f["last_time"]))
     if f["duration"] is not None:
-        t.add_row("Duration", f"{f['duration']:.6f} s")
+        row("Duration", f"{f['duration']:.6f} s")
     for c in f["comments"]:
-        t.add_row("Comment", c)
+        row("Comment", c)
     if f["packet_comments"]:
-        t.add_row("Packet comments", str(f["packet_comments"]))
+        row("Packet comments", str(f["packet_comments"]))
     if f["blocks"]:
-        t.add_row("Blocks", ", ".join(f"{k} {v}" for k, v in sorted(f["blocks"].items())))
+        row("Blocks", ", ".join(f"{k} {v}" for k, v in sorted(f["blocks"].items())))
     for k, v in f.items():
         if k in _EXTRA_LABELS:
-            t.add_row(_EXTRA_LABELS[k], v if isinstance(v, str) else json.dumps(v))
-    t.add_row("Malformed packets", str(f["malformed_packets"]))
+            row(_EXTRA_LABELS[k], v if isinstance(v, str) else json.dumps(v))
+    row("Malformed packets", str(f["malformed_packets"]))
     if f["cut_short_packets"]:
-        t.add_row("Headers cut short", f"{f['cut_short_packets']} (packet size limited during capture)")
+        row("Headers cut short", f"{f['cut_short_packets']} (packet size limited during capture)")
     for k, v in sorted(f["anomalies"].items(), key=lambda kv: -kv[1]):
-        t.add_row("", f"{v} x {k}")
+        row("", f"{v} x {k}")
     for e in f["errors"]:
-        t.add_row("[red]Damage[/red]", f"[red]{e}[/red]")
+        t.add_row(Text("Damage", style="red"), Text(str(e), style="red"))
     con.print(t)
 
 
@@ -294,6 +299,17 @@ def fields(file: str, fields: tuple[str, ...], options: tuple[str, ...], display
 
 # -- summary ----------------------------------------------------------------
 
+def check_local(local: str | None) -> None:
+    """``--local CIDR`` must be an address or network."""
+    if local:
+        import ipaddress
+
+        try:
+            ipaddress.ip_network(local, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"'{local}' is not an IP address or network", param_hint="--local")
+
+
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("--local", "local", metavar="CIDR", help="The local side (address or network).")
@@ -307,18 +323,12 @@ def summary(file: str, local: str | None, fmt: str, limit: int | None, display_f
     from tracedoc.analyze.summary import infer_local, summary as build
     from tracedoc.cli.render import render_summary
 
-    if local:
-        import ipaddress
-
-        try:
-            ipaddress.ip_network(local, strict=False)
-        except ValueError:
-            raise click.BadParameter(f"'{local}' is not an IP address or network", param_hint="--local")
+    check_local(local)
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
     with _progress(True) as bar:
         batches = list(_iter_with_progress(trace, bar))
-    from tracedoc.decode.table import SCHEMA
+    from tracedoc.analyze.derived import SCHEMA
 
     tbl = pa.Table.from_batches(batches, schema=SCHEMA)
     full = tbl

@@ -15,6 +15,24 @@ from tracedoc.analyze.summary import LocalSide
 PAGE = 2000
 
 
+def console(stderr: bool = False):  # type: ignore[no-untyped-def]
+    """The terminal console every view prints with: no emoji codes (``:100:``
+    in an IPv6 address is not 💯), no highlighting, and piped output never
+    cut to a terminal's width."""
+    from rich.console import Console
+
+    out = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, emoji=False, width=None if out.isatty() else 400)
+
+
+def cells(values) -> list:  # type: ignore[no-untyped-def]
+    """Table cells shown exactly as given: trace contents (names, comments,
+    messages) may hold ``[...]`` that rich would otherwise read as markup."""
+    from rich.text import Text
+
+    return [Text("" if v is None else str(v)) for v in values]
+
+
 def local_zone() -> str:
     """The IANA name of the local time zone (TZ, else /etc/localtime), or UTC."""
     tz = os.environ.get("TZ", "").lstrip(":")
@@ -48,11 +66,9 @@ def render_summary(rows: pa.Table, side: LocalSide, fmt: str) -> None:
         pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
         sys.stdout.buffer.flush()
         return
-    from rich.console import Console
     from rich.table import Table
 
-    # Piped output is never cut to a terminal's width.
-    con = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
+    con = console()
     first = rows["Timestamp"][0].as_py() if rows.num_rows else None
     day = ""
     if first is not None:
@@ -66,5 +82,5 @@ def render_summary(rows: pa.Table, side: LocalSide, fmt: str) -> None:
         for c in texts.column_names:
             t.add_column(c, justify="right" if c in numeric else "left", no_wrap=c != "Messages")
         for r in texts.slice(start, PAGE).to_pylist():
-            t.add_row(*["" if v is None else str(v) for v in r.values()])
+            t.add_row(*cells(r.values()))
         con.print(t)

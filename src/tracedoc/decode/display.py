@@ -100,12 +100,17 @@ def format_ipv6(arr: pa.Array) -> pa.Array:
 
 
 def format_time(arr: pa.Array) -> pa.Array:
-    """Epoch seconds with nine decimals (``1084443427.311224000``)."""
+    """Epoch seconds with nine decimals (``1084443427.311224000``); a
+    negative duration is its magnitude with a minus (``-0.000039000``)."""
     vals, valid = _np_values(arr)
     ns = vals.astype(np.int64)
+    neg = ns < 0
+    ns = np.abs(ns)
     sec = np.floor_divide(ns, 1_000_000_000)
     frac = ns - sec * 1_000_000_000
     secs = _via_dictionary(pa.array(sec), lambda v: [str(x) for x in v.tolist()])
+    if neg.any():
+        secs = pc.if_else(pa.array(neg), pc.binary_join_element_wise("-", secs, ""), secs)
     # 1_000_000_000 + frac has ten digits: drop the leading 1 for a zero-padded nine.
     digits = pc.utf8_slice_codeunits(pc.cast(pa.array(frac + 1_000_000_000), pa.string()), 1)
     out = pc.binary_join_element_wise(secs, digits, ".")
