@@ -29,7 +29,9 @@ installed() {  # is the Debian package $1 installed?
 # -- Debian packages -----------------------------------------------------------
 want=(tshark tcpdump
       # tests/live: real servers and clients in network namespaces
-      iproute2 ethtool dnsmasq-base bind9-dnsutils busybox openssl snmpd snmp)
+      iproute2 ethtool dnsmasq-base bind9-dnsutils busybox openssl snmpd snmp
+      # faults injected into the lab's traffic (dropped SYNs, blocked ports)
+      nftables)
 if ! command -v "$BASE_PYTHON" >/dev/null 2>&1; then
     want+=(python3 python3-venv)
 elif [ "$("$BASE_PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "/usr" ]; then

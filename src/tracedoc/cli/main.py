@@ -376,5 +376,11 @@ def details(file: str, frames: tuple[str, ...], as_json: bool, as_hex: bool, dis
     _finish(trace)
 
 
+# -- analysis views (one module each) ---------------------------------------------
+
+from tracedoc.cli.sessions_cmd import sessions  # noqa: E402
+
+main.add_command(sessions)
+
 if __name__ == "__main__":
     main()
