@@ -39,8 +39,9 @@ class Deriver(Protocol):
 
 def _derivers() -> list[type[Deriver]]:
     from tracedoc.analyze.tcp_analysis import TcpAnalysis
+    from tracedoc.analyze.transactions import DnsTime
 
-    return [TcpAnalysis]
+    return [TcpAnalysis, DnsTime]
 
 
 DERIVERS: list[type[Deriver]] = _derivers()
