@@ -549,14 +549,20 @@ def _safe_heuristic(mod: ModuleType, data: bytes, info: AppInfo) -> bool:
 
 
 class _Keys:
-    """The address pair of a row, from the IP columns already decoded."""
+    """The address pair of a row, from the IP columns already decoded: the
+    innermost IP header's in a tunnel (as Wireshark keys conversations)."""
 
     def __init__(self, ctx: Ctx) -> None:
         c = ctx.cols
+        self.tunnel = (c.values.get("tracedoc.tunnel.src"), c.values.get("tracedoc.tunnel.dst"),
+                       c.valid.get("tracedoc.tunnel.src"))
         self.v4 = (c.values.get("ip.src"), c.values.get("ip.dst"), c.valid.get("ip.src"))
         self.v6 = (c.values.get("ipv6.src"), c.values.get("ipv6.dst"), c.valid.get("ipv6.src"))
 
     def of(self, row: int) -> tuple:
+        src, dst, valid = self.tunnel
+        if valid is not None and src is not None and dst is not None and valid[row]:
+            return (bytes(src[row]), bytes(dst[row]))
         src, dst, valid = self.v4
         if valid is not None and src is not None and dst is not None and valid[row]:
             return (int(src[row]), int(dst[row]))

@@ -64,6 +64,20 @@ class Columns:
         self.values[name][idx] = values
         valid[idx] = True
 
+    def put_last(self, f: Field, idx: np.ndarray, values: np.ndarray) -> None:
+        """Set fixed-size field ``f`` for rows ``idx``, over any value they
+        have: the last occurrence wins (the innermost header of a tunnel)."""
+        if len(idx) == 0:
+            return
+        name = f.name
+        if name not in self.values:
+            dtype = _NP_TYPES[f.type]
+            self.values[name] = np.zeros(self.n if f.type != "ipv6" else (self.n, 16), dtype=dtype)
+            self.valid[name] = np.zeros(self.n, dtype=bool)
+            self.fields[name] = f
+        self.values[name][idx] = values
+        self.valid[name][idx] = True
+
     def anomaly(self, idx: np.ndarray, layer: str, offset: np.ndarray, reason: str) -> None:
         """Record a malformed-header anomaly (first per packet is kept)."""
         if len(idx) == 0:
@@ -149,6 +163,11 @@ class Ctx:
         # Transport payloads for the application pass (None: no view asked
         # for application columns, so none are collected).
         self.payloads: Payloads | None = None
+        # Rows of a datagram rebuilt from fragments: already inside an IP
+        # header (``inside_ip``), and inside a tunnel (``inside_tunnel``)
+        # when the frame's own headers made it tunnelled (see innermost.py).
+        self.inside_ip: np.ndarray | None = None
+        self.inside_tunnel: np.ndarray | None = None
 
     # -- gathers ---------------------------------------------------------
     def have(self, idx: np.ndarray, pos: np.ndarray, nbytes: int | np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from tracedoc.decode import http  # noqa: E402
 from tracedoc.decode import dhcp, dhcpv6  # noqa: E402
 from tracedoc.decode import tls  # noqa: E402
 from tracedoc.decode import dns, nbns  # noqa: E402
+from tracedoc.decode import innermost  # noqa: E402
 from tracedoc.decode import ntp, snmp  # noqa: E402
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.layer import Layer, Next
@@ -95,7 +96,8 @@ TABLES: dict[str, dict[int, Dissector]] = {
 }
 
 # Modules whose FIELDS make up the packet table, in column order.
-PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec, ctrace)
+PROTOCOLS = (eth, vlan, sll, null, ppp, mpls, arp, ipv4, ipv6, gre, icmp, icmpv6, tcp, udp, tunnel, wlan, ipsec, ctrace,
+             innermost)
 # Protocols that may appear quoted inside an ICMP error (``inner.`` columns).
 INNER_PROTOCOLS = (ipv4, ipv6, tcp, udp, icmp, icmpv6)
 

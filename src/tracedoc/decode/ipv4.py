@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import innermost
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -88,6 +89,9 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     field(TTL, 8, 1, ctx.u8)
     ok_proto = field(PROTO, 9, 1, ctx.u8)
     field(CHECKSUM, 10, 2, ctx.u16)
+    have_addr = ctx.have(idx, pos, 20)
+    innermost.note_ip(ctx, idx[have_addr], innermost.mapped(ctx.u32(pos[have_addr] + 12)),
+                      innermost.mapped(ctx.u32(pos[have_addr] + 16)), px)
     field(SRC, 12, 4, ctx.u32)
     ok_hdr = field(DST, 16, 4, ctx.u32)
     has_opt = ok_hdr & (hlen > MIN_HDR) & ctx.have(idx, pos, 21)

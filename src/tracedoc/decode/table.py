@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from tracedoc.decode import frame, zos_discard
+from tracedoc.decode import frame, innermost, zos_discard
 from tracedoc.decode.app import AppDecoder
 from tracedoc.decode.context import Ctx, Payloads
 from tracedoc.decode.dispatch import APP_PROTOCOLS, INNER_PROTOCOLS, MAX_DEPTH, PROTOCOLS, TABLES
@@ -61,6 +61,8 @@ def run(ctx: Ctx, pending: list[Next]) -> None:
 
 MAX_REBUILD_ROUNDS = 4
 
+INNERMOST = {f.name for f in innermost.FIELDS}
+
 
 def decode_rebuilt(ctx: Ctx) -> None:
     """Decode payloads rebuilt from other bytes (reassembled datagrams,
@@ -82,6 +84,12 @@ def decode_rebuilt(ctx: Ctx) -> None:
             origlen=lens, ts_ns=np.zeros(m, np.int64), linktype=np.zeros(m, np.int32),
             interface_id=np.full(m, -1, np.int32), record_offset=np.zeros(m, np.int64), first_number=1)
         sctx = Ctx(sub)
+        # The datagram was carried by an IP header of its row: an IP header
+        # inside it makes the row tunnelled, and a row already tunnelled has
+        # its innermost transport in it.
+        sctx.inside_ip = np.ones(m, dtype=bool)
+        tunnelled = ctx.cols.valid.get(innermost.SRC.name)
+        sctx.inside_tunnel = tunnelled[rows] if tunnelled is not None else np.zeros(m, dtype=bool)
         if ctx.payloads is not None:
             sctx.payloads = Payloads()
         run(sctx, [Next("ipproto", protos, Layer(np.arange(m, dtype=np.int64), offs.copy(), lens.copy(), "", 1))])
@@ -94,6 +102,9 @@ def decode_rebuilt(ctx: Ctx) -> None:
                 vals = sc.objects[name]
                 have = [i for i, v in enumerate(vals) if v is not None]
                 ctx.cols.put(f, rows[have], [vals[i] for i in have], prefix)
+            elif name in INNERMOST:
+                v = sc.valid[name]
+                ctx.cols.put_last(f, rows[v], sc.values[name][v])  # deeper than the row's own
             else:
                 v = sc.valid[name]
                 ctx.cols.put(f, rows[v], sc.values[name][v], prefix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import innermost
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -75,6 +76,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
         keep = ~bogus
         ly = ly.take(keep)
         idx, pos, hl = ly.idx, ly.pos, hl[keep]
+    innermost.note_ports(ctx, idx, ctx.u16(pos), ctx.u16(pos + 2), 6, px)
     flags = ctx.u16(pos + 12) & 0x0FFF
     ctx.put(FLAGS, idx, flags, px)
     for f, bit in ((FIN, 0x01), (SYN, 0x02), (RST, 0x04), (PSH, 0x08), (ACKF, 0x10), (URG, 0x20),

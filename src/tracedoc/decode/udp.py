@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.decode import innermost
 from tracedoc.decode.context import Ctx
 from tracedoc.decode.fields import F
 from tracedoc.decode.layer import Layer, Next
@@ -26,6 +27,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     ok = ctx.have(idx, pos, 8)
     if not ok.all() and not px:
         ctx.cols.anomaly(idx[~ok], "udp", pos[~ok], "UDP header truncated")
+    innermost.note_ports(ctx, idx[ok], ctx.u16(pos[ok]), ctx.u16(pos[ok] + 2), 17, px)
     if px:
         if ctx.payloads is not None:
             # A datagram an ICMP error quotes: tshark decodes its payload too.
