@@ -15,6 +15,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -121,6 +122,48 @@ def test_empty_and_non_ip():
     assert protocol_hierarchy(only).to_pylist() == []
 
 
+TUNNEL_A, TUNNEL_B = "192.0.2.1", "192.0.2.2"
+
+
+def gre(src: str, dst: str, inner_ip: bytes) -> bytes:
+    """An IPv4 packet in GRE (RFC 2784: no options, protocol type IPv4)."""
+    return v4(src, dst, 47, struct.pack("!HH", 0, 0x0800) + inner_ip)
+
+
+def test_tunnelled_frames_count_for_the_tunnel_ends_and_the_inner_hosts(tmp_path):
+    """Like Wireshark's Endpoints table, every IP header's addresses count:
+    the tunnel ends with the tunnel's protocol, the inner hosts with theirs."""
+    syn = g.ipv4(CLIENT, SERVER, 6, g.tcp(40000, 80, 100, 0, 0x02, 65535))            # 40 bytes
+    ack = g.ipv4(CLIENT, SERVER, 6, g.tcp(40000, 80, 101, 901, 0x10, 65535))          # 40
+    timed = [
+        (0, gre(TUNNEL_A, TUNNEL_B, syn)),                                                # 20+4+40 = 64
+        (1, v4(SERVER, CLIENT, 6, g.tcp(80, 40000, 900, 101, 0x12, 65535))),              # 40, outside
+        (2, v4(TUNNEL_A, TUNNEL_B, 41, g.ipv6(V6A, V6B, 17, g.udp(40001, 9999, b"x" * 12)))),  # 6in4: 20+60
+        (3, gre(CLIENT, TUNNEL_B, ack)),                                                  # 64; the client ends it
+        (4, gre(TUNNEL_A, TUNNEL_B, g.ipv4(CLIENT, RESOLVER, 17, g.udp(4000, 53, QUERY)))),  # 20+4+55 = 79
+        # VXLAN (RFC 7348, VNI 42) carrying an Ethernet frame: 20+8+8+14+32 = 82
+        (5, v4(TUNNEL_A, TUNNEL_B, 17, g.udp(50000, 4789, struct.pack("!II", 0x08000000, 42 << 8) + g.ether(
+            MAC_B, MAC_A, 0x0800, g.ipv4(CLIENT, SERVER, 17, g.udp(4001, 9999, b"y" * 4)))))),
+    ]
+    _, tbl = table(tmp_path, timed)
+    rows = {r["address"]: r for r in hosts(tbl).to_pylist()}
+    assert set(rows) == {CLIENT, SERVER, RESOLVER, TUNNEL_A, TUNNEL_B, V6A, V6B}
+
+    def figures(a: str) -> tuple:
+        r = rows[a]
+        return r["packets_sent"], r["packets_received"], r["bytes_sent"], r["bytes_received"], r["protocols"]
+
+    assert figures(TUNNEL_A) == (4, 0, 64 + 80 + 79 + 82, 0, ["gre", "ipv6", "udp", "vxlan"])
+    assert figures(TUNNEL_B) == (0, 5, 0, 64 + 80 + 64 + 79 + 82, ["gre", "ipv6", "udp", "vxlan"])
+    # Frame 4 counts once for the client, though it is in both headers; the
+    # bytes are the outermost header's (the table has no inner length).
+    assert figures(CLIENT) == (4, 1, 64 + 64 + 79 + 82, 40, ["dns", "gre", "tcp", "udp"])
+    assert figures(SERVER) == (1, 3, 40, 64 + 64 + 82, ["tcp", "udp"])
+    assert figures(RESOLVER) == (0, 1, 0, 79, ["dns", "udp"])
+    assert figures(V6A) == (1, 0, 80, 0, ["udp"]) and figures(V6B) == (0, 1, 0, 80, ["udp"])
+    assert (rows[TUNNEL_A]["first_seen"], rows[TUNNEL_A]["last_seen"]) == (T0, T0 + 5 * MS)
+
+
 def test_hierarchy_of_built_traffic(tmp_path):
     _, tbl = table(tmp_path)
     rows = [(r["path"], r["frames"], r["bytes"]) for r in protocol_hierarchy(tbl).to_pylist()]
@@ -209,6 +252,102 @@ def test_hierarchy_agrees_with_tshark(rel, cache):
     assert set(ours) <= set(theirs), set(ours) - set(theirs)
     print(f"\n{rel}: {compared} nodes agree; left out: {left_out}")
     assert compared >= 3
+
+
+# -- against tshark's endpoints ------------------------------------------------------
+
+EXTRA_ENDPOINT_CAPTURES = [
+    "zeek/testing/btest/Traces/erspan.pcap",
+    "dpkt/examples/data/dns_icmp.pcap",             # IP headers quoted in ICMP errors count for nobody
+    "dpkt/examples/data/nb6-http.pcap",
+    "tcpdump/tests/vxlan.pcap",
+]
+
+
+def _endpoint_captures() -> list[str]:
+    from tests.support.corpus import DECODED_LINKTYPES, MANIFEST
+
+    out = []
+    with open(MANIFEST, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            lts = {int(x.split(":")[0]) for x in row["linktypes"].split() if x.split(":")[0].isdigit()}
+            wanted = row["path"].startswith("zeek/testing/btest/Traces/tunnels/") \
+                or row["path"] in EXTRA_ENDPOINT_CAPTURES
+            if wanted and lts and lts <= DECODED_LINKTYPES and not row["tshark_read_error"]:
+                out.append(row["path"])
+    return out
+
+
+def tshark_endpoints(path: Path) -> dict[str, list[int]]:
+    """Address -> [Tx packets, Rx packets] of ``tshark -z endpoints,ip -z endpoints,ipv6``."""
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-q", "-z", "endpoints,ip", "-z", "endpoints,ipv6"],
+                         capture_output=True, text=True, timeout=600, check=False).stdout
+    got: dict[str, list[int]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 7 and parts[1].isdigit():
+            got[parts[0]] = [int(parts[3]), int(parts[5])]
+    return got
+
+
+def tshark_repeated(path: Path) -> list[str]:
+    """Addresses that occur in more than one IP header of some frame."""
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a", "-E", "separator=,",
+                          "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"],
+                         capture_output=True, text=True, timeout=600, check=False).stdout
+    rep: set[str] = set()
+    for line in out.splitlines():
+        addrs = [a for a in line.split(",") if a]
+        rep |= {a for a in addrs if addrs.count(a) > 1}
+    return sorted(rep)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not have_corpus() or not have_tshark(), reason="needs ../shared/corpus and tshark")
+def test_packet_counts_agree_with_tshark_endpoints(cache):
+    """Over the tunnel captures, every address the IP Summary lists sent and
+    received as many packets as tshark's IPv4/IPv6 Endpoints table says: the
+    outer and the innermost header of a tunnelled frame both count.  Left
+    out, counted and printed: addresses that occur in two IP headers of one
+    frame (a host ending its own tunnel, or a quote in an ICMP error), which
+    tshark counts once per header and tracedoc once per frame; and addresses
+    tracedoc does not list at all, which are in a header the packet table
+    does not keep (between the outermost and the innermost of a tunnel in a
+    tunnel) or behind a tunnel tracedoc does not decode."""
+    caps = _endpoint_captures()
+    assert len(caps) >= 30
+    counts = {"compared": 0, "in two headers": 0, "not listed": 0}
+    bad, unlisted = [], []
+    no_sessions = pa.table({"initiator_ip": pa.array([], pa.string()), "responder_ip": pa.array([], pa.string())})
+    for rel in caps:
+        path = CORPUS / rel
+        st = path.stat()
+        key = f"tracedoc/endpoints/{rel}"
+        got = cache.get(key, None)
+        if got is None or got["stamp"] != [st.st_size, st.st_mtime_ns]:
+            got = {"stamp": [st.st_size, st.st_mtime_ns], "endpoints": tshark_endpoints(path),
+                   "repeated": tshark_repeated(path)}
+            cache.set(key, got)
+        theirs, repeated = got["endpoints"], set(got["repeated"])
+        mine = {r["address"]: [r["packets_sent"], r["packets_received"]]
+                for r in hosts(tracedoc.open(path).table(COLUMNS), no_sessions).to_pylist()}
+        for addr in sorted(set(theirs) | set(mine)):
+            if addr in repeated:
+                counts["in two headers"] += 1
+            elif addr not in mine:
+                counts["not listed"] += 1
+                unlisted.append(f"{rel}: {addr}")
+            else:
+                counts["compared"] += 1
+                if theirs.get(addr) != mine[addr]:
+                    bad.append((rel, addr, theirs.get(addr), mine[addr]))
+    print(f"\nIP Summary packet counts vs tshark endpoints over {len(caps)} captures: {counts}")
+    for u in unlisted:
+        print("   not listed:", u)
+    for b in bad[:20]:
+        print("  ", b)
+    assert bad == []
+    assert counts["compared"] >= 100
 
 
 # -- the command ------------------------------------------------------------------------

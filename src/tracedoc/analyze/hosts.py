@@ -2,13 +2,28 @@
 
 IP Summary
 ----------
-Per address seen as the source or destination of an IP packet (the
-outermost IP header, which the packet table holds): packets and IP bytes
-(``ip.len``, or ``ipv6.plen`` + 40) sent and received, the sessions it
-opened (initiator) and accepted (responder) as the Session Summary counts
-them, the protocols of the packets it sent or received (the transport and
-the application protocols, by their display-filter names), and the first
-and last time it was seen.  ARP and non-IP frames count for nobody.
+Per address seen as the source or destination of an IP header: packets and
+IP bytes sent and received, the sessions it opened (initiator) and accepted
+(responder) as the Session Summary counts them, the protocols of the packets
+it sent or received (the transport and the application protocols, by their
+display-filter names), and the first and last time it was seen.  ARP and
+non-IP frames count for nobody.
+
+A tunnelled frame (more than one IP header: GRE, IP-in-IP, 6in4, VXLAN,
+Teredo, GTP-U, ERSPAN ...) counts for the tunnel's ends (the outermost IP
+header) *and* for the hosts inside it (the innermost IP header), as
+Wireshark's Endpoints table counts every IP header's addresses.  The tunnel
+ends are credited with the tunnel's protocols (``gre``; ``udp`` and
+``vxlan``; ``ipv6`` for 6in4 ...), the inner hosts with the transport after
+the innermost header and the frame's application protocols.  An address in
+both headers (a host that ends its own tunnel) counts the frame once, where
+Wireshark counts it once per header.  The bytes are the outermost IP
+header's length (``ip.len``, or ``ipv6.plen`` + 40) for both: the packet
+table does not keep the inner header's length, so an inner host's bytes
+include the tunnel's headers.  Headers between the outermost and the
+innermost (a tunnel inside a tunnel) are not in the table and count for
+nobody; neither does an IP header quoted in an ICMP error (nor does it in
+Wireshark's table).
 
 Protocol hierarchy
 ------------------
@@ -33,6 +48,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze import endpoints
+from tracedoc.analyze.endpoints import Ends, address_text, ends
 from tracedoc.decode.display import format_ipv4, format_ipv6
 
 SCHEMA = pa.schema([
@@ -51,7 +68,7 @@ SCHEMA = pa.schema([
 ``first_seen``/``last_seen`` are epoch ns; ``sessions_*`` are null when no
 session table was given or could be built."""
 
-COLUMNS = [
+COLUMNS = list(dict.fromkeys([
     "frame.number", "frame.time_epoch", "frame.len", "frame.linktype", "frame.comment",
     "eth.type", "vlan.etype", "sll.etype", "llc.dsap",
     "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen", "ipv6.nxt",
@@ -59,7 +76,8 @@ COLUMNS = [
     "eth.src", "sll.pkttype", "null.family", "wlan.fc.type_subtype", "vlan.id", "pppoe.code",
     "pppoe.session_id", "ppp.protocol", "mpls.label", "arp.opcode",
     "vxlan.vni", "geneve.vni", "gtp.teid", "erspan.spanid", "ctrace.record_type", "tracedoc.app",
-]
+    *endpoints.NEEDS,
+]))
 """The packet-table columns :func:`hosts` and :func:`protocol_hierarchy` read."""
 
 # IP protocol numbers with their filter names, for packets with no decoded transport.
@@ -164,15 +182,18 @@ def hosts(tbl: pa.Table, sessions: pa.Table | None = None) -> pa.Table:
         sessions = _build_sessions(tbl)
     elif not isinstance(sessions, pa.Table):
         sessions = sessions.table
-    src = pc.coalesce(_text(_col(tbl, "ip.src"), "v4"), _text(_col(tbl, "ipv6.src"), "v6"))
-    dst = pc.coalesce(_text(_col(tbl, "ip.dst"), "v4"), _text(_col(tbl, "ipv6.dst"), "v6"))
-    has4 = _valid(tbl, "ip.len")
-    size = np.where(has4, _ints(tbl, "ip.len"), _ints(tbl, "ipv6.plen") + 40)
+    ip = _Addresses(tbl)
+    size = pa.array(np.where(ip.outer_v6, _ints(tbl, "ipv6.plen") + 40, _ints(tbl, "ip.len")), pa.int64())
     t = _col(tbl, "frame.time_epoch")
     if pa.types.is_null(t.type):
         t = pa.nulls(tbl.num_rows, pa.int64())
-    sent = _per_address(src, size, t, "sent")
-    recv = _per_address(dst, size, t, "received")
+    # Each frame once for its outermost addresses, once more for the
+    # innermost ones of a tunnelled frame (unless they are the same).
+    inner_src = pc.if_else(pc.equal(ip.inner_src, ip.src), pa.nulls(tbl.num_rows, pa.string()), ip.inner_src)
+    inner_dst = pc.if_else(pc.equal(ip.inner_dst, ip.dst), pa.nulls(tbl.num_rows, pa.string()), ip.inner_dst)
+    size2, t2 = pa.concat_arrays([size, size]), pa.concat_arrays([t, t])
+    sent = _per_address(pa.concat_arrays([ip.src, inner_src]), size2, t2, "sent")
+    recv = _per_address(pa.concat_arrays([ip.dst, inner_dst]), size2, t2, "received")
     joined = sent.join(recv, "address", join_type="full outer", coalesce_keys=True)
     addr = joined["address"].combine_chunks()
     zero = pa.scalar(0, pa.int64())
@@ -186,7 +207,7 @@ def hosts(tbl: pa.Table, sessions: pa.Table | None = None) -> pa.Table:
         cols["sessions_opened"] = cols["sessions_accepted"] = pa.array(np.zeros(len(addr), np.int64))
     else:
         cols["sessions_opened"] = cols["sessions_accepted"] = pa.nulls(len(addr), pa.int64())
-    cols["protocols"] = _protocols(tbl, src, dst, addr)
+    cols["protocols"] = _protocols(tbl, ip, addr)
     cols["first_seen"] = pc.min_element_wise(joined["first_sent"].combine_chunks(),
                                              joined["first_received"].combine_chunks())
     cols["last_seen"] = pc.max_element_wise(joined["last_sent"].combine_chunks(),
@@ -198,6 +219,48 @@ def hosts(tbl: pa.Table, sessions: pa.Table | None = None) -> pa.Table:
     order = pc.sort_indices(pa.table({"busy": busy, "address": out["address"]}),
                             sort_keys=[("busy", "descending"), ("address", "ascending")])
     return out.take(order)
+
+
+class _Addresses:
+    """The addresses each frame counts for, as text (null: none): the
+    outermost IP header's (``src``, ``dst``) and, on a tunnelled frame, the
+    innermost one's (``inner_src``, ``inner_dst``)."""
+
+    def __init__(self, tbl: pa.Table) -> None:
+        n = tbl.num_rows
+        self.ends = e = _ends(tbl)
+        has4, has6 = _valid(tbl, "ip.src"), _valid(tbl, "ipv6.src")
+        # The table keeps each header's first occurrence, so with both
+        # families present the outermost is the one the innermost is not.
+        self.outer_v6 = has6 & (~has4 | (e.tunnelled & e.is_v4))
+        self.outer_v4 = has4 & ~self.outer_v6
+        none = pa.nulls(n, pa.string())
+        v4, v6 = pa.array(self.outer_v4), pa.array(self.outer_v6)
+        self.src = pc.if_else(v4, _text(_col(tbl, "ip.src"), "v4"),
+                              pc.if_else(v6, _text(_col(tbl, "ipv6.src"), "v6"), none))
+        self.dst = pc.if_else(v4, _text(_col(tbl, "ip.dst"), "v4"),
+                              pc.if_else(v6, _text(_col(tbl, "ipv6.dst"), "v6"), none))
+        self.inner_src = _ends_text(e.src, e.tunnelled)
+        self.inner_dst = _ends_text(e.dst, e.tunnelled)
+
+
+def _ends(tbl: pa.Table) -> Ends:
+    """:func:`~tracedoc.analyze.endpoints.ends` of ``tbl``; a column it
+    lacks (or holds as nulls only) reads as no value on every row."""
+    cols = {}
+    for name in endpoints.NEEDS:
+        a = _col(tbl, name)
+        cols[name] = pa.nulls(tbl.num_rows, pa.int64()) if pa.types.is_null(a.type) else a
+    return ends(pa.table(cols))
+
+
+def _ends_text(addr: np.ndarray, rows: np.ndarray) -> pa.Array:
+    """The 16-byte addresses of :class:`Ends` as text where ``rows``, else null."""
+    n = len(addr)
+    raw = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(addr.tobytes())])
+    enc = pc.dictionary_encode(pc.if_else(pa.array(rows), raw, pa.nulls(n, pa.binary(16))))
+    texts = pa.array([address_text(v) for v in enc.dictionary.to_pylist()], pa.string())
+    return pc.take(texts, enc.indices)
 
 
 def _build_sessions(tbl: pa.Table) -> pa.Table | None:
@@ -228,23 +291,52 @@ def _count_in(addr: pa.Array, values: pa.Array) -> pa.Array:
     return pc.fill_null(pc.cast(counts, pa.int64()), pa.scalar(0, pa.int64()))
 
 
-def _protocols(tbl: pa.Table, src: pa.Array, dst: pa.Array, addr: pa.Array) -> pa.Array:
-    """The sorted protocol names of the packets each address sent or received."""
+def _protocols(tbl: pa.Table, ip: _Addresses, addr: pa.Array) -> pa.Array:
+    """The sorted protocol names of the packets each address sent or received.
+
+    An untunnelled frame's transport and applications belong to its
+    addresses.  A tunnelled frame's outermost addresses get the protocol
+    their IP header carries (``gre``, ``udp``, ``ipv6`` ...) and the tunnel
+    after it (``vxlan``, ``geneve``, ``gtp``, ``erspan``), its innermost ones the transport after the innermost header and the
+    applications; a tunnel with no IP header inside (ERSPAN carrying ARP,
+    say) gives its applications to nobody."""
+    n = tbl.num_rows
     lay = _Layers(tbl)
-    transport = pa.array(lay.transport(tbl, False).tolist(), type=pa.string())
-    transport = pc.if_else(pc.equal(transport, ""), pa.nulls(len(transport), pa.string()), transport)
+    tun = ip.ends.tunnelled
+    none = pa.nulls(n, pa.string())
+
+    def names(values: np.ndarray) -> pa.Array:
+        arr = pa.array(values.tolist(), type=pa.string())
+        return pc.if_else(pc.equal(arr, ""), none, arr)
+
+    outer = lay.transport(tbl, False)
+    number = np.where(ip.outer_v6, _ints(tbl, "ipv6.nxt"), _ints(tbl, "ip.proto"))
+    for p in np.unique(number[tun]).tolist():
+        at = tun & (number == p)
+        outer[at] = "" if p in _IPV6_EXTENSIONS else IP_PROTOCOLS.get(p, f"ip.proto {p}")
+    inner = np.full(n, "", dtype=object)
+    inner[tun & _valid(tbl, "icmp.type")] = "icmp"
+    inner[tun & _valid(tbl, "icmpv6.type")] = "icmpv6"
+    inner[tun & (ip.ends.proto == 6)] = "tcp"
+    inner[tun & (ip.ends.proto == 17)] = "udp"
+    protocols = [names(outer), names(outer), names(inner), names(inner)]
+    who = [ip.src, ip.dst, ip.inner_src, ip.inner_dst]
+    for col, name in _TUNNELS.items():
+        if name:  # the tunnel after the outer transport: vxlan, geneve, gtp, erspan
+            at = np.where(_valid(tbl, col), name, "")
+            protocols += [names(at), names(at)]
+            who += [ip.src, ip.dst]
     apps = _col(tbl, "tracedoc.app")
-    names = [transport, transport]
-    who = [src, dst]
     if pa.types.is_list(apps.type):
-        # A tunnelled packet's application belongs to the inner hosts, not to the tunnel's.
-        apps = pc.if_else(pa.array(lay.tunnel(tbl)), pa.nulls(len(apps), apps.type), apps)
+        # The application of a tunnelled packet belongs to the hosts inside.
+        app_src = pc.if_else(pa.array(tun), ip.inner_src, pc.if_else(pa.array(lay.tunnel(tbl)), none, ip.src))
+        app_dst = pc.if_else(pa.array(tun), ip.inner_dst, pc.if_else(pa.array(lay.tunnel(tbl)), none, ip.dst))
         parents = pc.list_parent_indices(apps)
         flat = apps.flatten()
-        names += [flat, flat]
-        who += [pc.take(src, parents), pc.take(dst, parents)]
+        protocols += [flat, flat]
+        who += [pc.take(app_src, parents), pc.take(app_dst, parents)]
     pairs = pa.table({"address": pa.concat_arrays([pc.cast(w, pa.string()) for w in who]),
-                      "protocol": pa.concat_arrays([pc.cast(x, pa.string()) for x in names])})
+                      "protocol": pa.concat_arrays([pc.cast(x, pa.string()) for x in protocols])})
     pairs = pairs.filter(pc.and_(pc.is_valid(pairs["address"]), pc.is_valid(pairs["protocol"])))
     uniq = pairs.group_by(["address", "protocol"], use_threads=False).aggregate([])
     uniq = uniq.sort_by([("address", "ascending"), ("protocol", "ascending")])

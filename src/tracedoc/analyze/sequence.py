@@ -16,17 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze.endpoints import V4_PREFIX, ends
 from tracedoc.analyze.summary import LocalSide, summary
-from tracedoc.decode.display import format_ipv4, format_ipv6
 
 COLUMNS = ["ID", "Timestamp", "Elapsed", "Datagram Size", "Messages", "Local Port", "Direction",
            "Rmt. Port", "Seq. Number", "Ack. Number", "Window Size"]
 """The ladder's columns (``Elapsed`` in nanoseconds since the previous row)."""
-
-NEEDS = ["tcp.seq", "tcp.ack"]
-"""Columns (derived) the relative numbering reads, beyond the Packet Summary's."""
-
-ARROWS = {"->": "---->", "<-": "<----"}
 
 
 @dataclass
@@ -76,33 +71,26 @@ def _port(p: str, text: str) -> int:
     return int(p)
 
 
-def _texts(tbl: pa.Table, v4: str, v6: str) -> pa.Array:
-    return pc.coalesce(format_ipv4(tbl[v4].combine_chunks()), format_ipv6(tbl[v6].combine_chunks()))
-
-
-def _ports(tbl: pa.Table, which: str) -> tuple[np.ndarray, np.ndarray]:
-    t = tbl[f"tcp.{which}port"].combine_chunks()
-    u = tbl[f"udp.{which}port"].combine_chunks()
-    port = pc.coalesce(t, u)
-    valid = np.asarray(port.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    return np.asarray(port.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64), valid
+def _packed(address: str) -> np.ndarray:
+    """An address as :mod:`tracedoc.analyze.endpoints` stores it (16 bytes, IPv4-mapped)."""
+    ip = ipaddress.ip_address(address)
+    raw = V4_PREFIX + ip.packed if ip.version == 4 else ip.packed
+    return np.frombuffer(raw, dtype=np.uint8)
 
 
 def between(tbl: pa.Table, a: Endpoint, b: Endpoint) -> np.ndarray:
-    """Packets exchanged between ``a`` and ``b`` (either way)."""
-    src = _texts(tbl, "ip.src", "ipv6.src")
-    dst = _texts(tbl, "ip.dst", "ipv6.dst")
-    sp, has_sp = _ports(tbl, "src")
-    dp, has_dp = _ports(tbl, "dst")
+    """Packets exchanged between ``a`` and ``b`` (either way), by the
+    addresses and ports conversations are keyed on (a tunnel's inner ones)."""
+    e = ends(tbl)
 
-    def at(addr: pa.Array, port: np.ndarray, has: np.ndarray, e: Endpoint) -> np.ndarray:
-        m = np.asarray(pc.fill_null(pc.equal(addr, e.address), False).to_numpy(zero_copy_only=False), dtype=bool)
-        if e.port is not None:
-            m &= has & (port == e.port)
+    def at(addr: np.ndarray, port: np.ndarray, end: Endpoint) -> np.ndarray:
+        m = e.has_ip & (addr == _packed(end.address)).all(axis=1)
+        if end.port is not None:
+            m &= port == end.port
         return m
 
-    forward = at(src, sp, has_sp, a) & at(dst, dp, has_dp, b)
-    back = at(src, sp, has_sp, b) & at(dst, dp, has_dp, a)
+    forward = at(e.src, e.sport, a) & at(e.dst, e.dport, b)
+    back = at(e.src, e.sport, b) & at(e.dst, e.dport, a)
     return forward | back
 
 

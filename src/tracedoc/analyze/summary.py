@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze.endpoints import address_text
 from tracedoc.analyze.services import TCP_SERVICES, UDP_SERVICES
 from tracedoc.decode.display import format_ether, format_ipv4, format_ipv6
 
@@ -83,12 +84,24 @@ class LocalSide:
         return f"local side: {what} ({how})"
 
 
+def _tunnel_text(tbl: pa.Table, name: str) -> pa.Array:
+    """The innermost address of tunnelled frames as text (IPv4 dotted)."""
+    if name not in tbl.column_names:
+        return pa.nulls(tbl.num_rows, pa.string())
+    enc = pc.dictionary_encode(tbl[name].combine_chunks())
+    texts = pa.array([address_text(v) for v in enc.dictionary.to_pylist()], type=pa.string())
+    return pc.take(texts, enc.indices)
+
+
 def _addresses(tbl: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """Source and destination address text (IPv4, IPv6, or ARP sender/target)."""
-    src = pc.coalesce(format_ipv4(tbl["ip.src"].combine_chunks()),
+    """Source and destination address text: the innermost IP header's (as
+    Wireshark shows a tunnelled packet), else IPv4, IPv6, or ARP sender/target."""
+    src = pc.coalesce(_tunnel_text(tbl, "tracedoc.tunnel.src"),
+                      format_ipv4(tbl["ip.src"].combine_chunks()),
                       format_ipv6(tbl["ipv6.src"].combine_chunks()),
                       format_ipv4(tbl["arp.src.proto_ipv4"].combine_chunks()))
-    dst = pc.coalesce(format_ipv4(tbl["ip.dst"].combine_chunks()),
+    dst = pc.coalesce(_tunnel_text(tbl, "tracedoc.tunnel.dst"),
+                      format_ipv4(tbl["ip.dst"].combine_chunks()),
                       format_ipv6(tbl["ipv6.dst"].combine_chunks()),
                       format_ipv4(tbl["arp.dst.proto_ipv4"].combine_chunks()))
     return src, dst
@@ -212,6 +225,18 @@ def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
     udp_dp, _ = _np(tbl, "udp.dstport")
     sp = np.where(has_tcp, tsp, usp)
     dp = np.where(has_tcp, tdp, udp_dp)
+    if "tracedoc.tunnel.proto" in tbl.column_names:
+        # Behind a tunnel, the ports after the innermost IP header, or none
+        # (ICMP inside the tunnel): not the tunnel's own UDP ports.
+        tproto, _ = _np(tbl, "tracedoc.tunnel.proto")
+        tunnelled = np.asarray(tbl["tracedoc.tunnel.src"].combine_chunks().is_valid()
+                               .to_numpy(zero_copy_only=False), dtype=bool)
+        tsp2, _ = _np(tbl, "tracedoc.tunnel.srcport")
+        tdp2, _ = _np(tbl, "tracedoc.tunnel.dstport")
+        sp = np.where(tunnelled, tsp2, sp)
+        dp = np.where(tunnelled, tdp2, dp)
+        has_tcp = np.where(tunnelled, tproto == 6, has_tcp)
+        has_udp = np.where(tunnelled, tproto == 17, has_udp)
     has_port = has_tcp | has_udp
     tcp_or_udp = pa.array(has_tcp)
     sname = pc.if_else(tcp_or_udp, _service(sp, has_port, TCP_SERVICES), _service(sp, has_port, UDP_SERVICES))

@@ -61,6 +61,13 @@ oldest pending request as ``response not decoded``.
     A tagged command is answered by the tagged response with its tag;
     untagged and continuation responses do not end it.
 
+Every protocol keys its conversations on the innermost IP header and the
+TCP or UDP header after it (:func:`tracedoc.analyze.endpoints.ends`), as
+Wireshark keys them: a DNS query or an HTTP request carried in a tunnel
+(GRE, ERSPAN, VXLAN, Teredo ...) pairs with its answer whatever tunnel, or
+none, the answer comes back through, and the client and server are the
+hosts inside the tunnel.
+
 Times are nanoseconds: ``request_time`` since the epoch, ``response_time``
 the time from the request to the response (null when unanswered).
 """
@@ -76,6 +83,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze import endpoints
+from tracedoc.analyze.endpoints import Ends, ends
 from tracedoc.decode.display import format_ipv4, format_ipv6
 from tracedoc.decode.fields import F, Field
 
@@ -105,10 +114,8 @@ before it was answered (retransmitted SYNs, DNS queries, SNMP requests)."""
 TYPES = ("tcp.connect", "dns", "ftp", "http", "tls.handshake", "snmp", "dhcp", "smtp", "pop", "imap")
 
 COLUMNS = [
-    "frame.number", "frame.time_epoch", "_ws.malformed",
-    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "icmp.type", "icmpv6.type",
-    "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len",
-    "udp.srcport", "udp.dstport",
+    "frame.number", "frame.time_epoch", "_ws.malformed", *endpoints.NEEDS, "icmp.type", "icmpv6.type",
+    "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len",
     "dns.id", "dns.flags.response", "dns.flags.rcode", "dns.count.queries", "dns.count.zones", "dns.count.answers",
     "dns.count.prerequisites", "dns.count.auth_rr", "dns.count.updates", "dns.count.add_rr",
     "dns.qry.name", "dns.qry.type", "dns.resp.name",
@@ -164,6 +171,7 @@ class _Cols:
         self.data = data
         self.n = data.num_rows
         self._np: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._ends: Ends | None = None
 
     def arr(self, name: str) -> pa.Array:
         if name not in self.data.schema.names:
@@ -196,21 +204,39 @@ class _Cols:
             return []
         return pc.take(a, pa.array(rows, type=pa.int64())).to_pylist()
 
+    def ends(self) -> Ends:
+        """The conversation ends of every row (the innermost IP header and
+        the transport after it), computed once."""
+        if self._ends is None:
+            # A column the data lacks (or holds only as nulls) is given a
+            # type, so that it reads as "no value" on every row.
+            cols = {}
+            for name in endpoints.NEEDS:
+                a = self.arr(name)
+                cols[name] = pa.nulls(self.n, pa.int64()) if pa.types.is_null(a.type) else a
+            self._ends = ends(pa.table(cols))
+        return self._ends
+
     def addresses(self, rows: np.ndarray) -> tuple[list[Any], list[Any]]:
-        """Source and destination of each row: an int (IPv4), 16 bytes (IPv6) or None."""
-        s4, d4 = self.take("ip.src", rows), self.take("ip.dst", rows)
-        s6, d6 = self.take("ipv6.src", rows), self.take("ipv6.dst", rows)
-        src = [a if a is not None else b for a, b in zip(s4, s6)]
-        dst = [a if a is not None else b for a, b in zip(d4, d6)]
-        return src, dst
+        """Source and destination of each row, from its innermost IP header:
+        4 bytes (IPv4), 16 bytes (IPv6) or None (no IP header).  The lengths
+        keep an IPv4 address apart from the IPv4-mapped IPv6 one."""
+        e = self.ends()
+        return _address_keys(e.src, e, rows), _address_keys(e.dst, e, rows)
 
     def ports(self, rows: np.ndarray) -> tuple[list[Any], list[Any], list[bool]]:
-        """Source port, destination port and whether the row is TCP."""
-        ts, td = self.take("tcp.srcport", rows), self.take("tcp.dstport", rows)
-        us, ud = self.take("udp.srcport", rows), self.take("udp.dstport", rows)
-        tcp = [p is not None for p in ts]
-        return ([a if t else b for a, b, t in zip(ts, us, tcp)], [a if t else b for a, b, t in zip(td, ud, tcp)],
-                tcp)
+        """Source port, destination port (None: no TCP or UDP header after
+        the innermost IP header) and whether that header is TCP."""
+        e = self.ends()
+        sp, dp = e.sport[rows], e.dport[rows]
+        return ([None if p < 0 else p for p in sp.tolist()], [None if p < 0 else p for p in dp.tolist()],
+                (e.proto[rows] == 6).tolist())
+
+
+def _address_keys(addr: np.ndarray, e: Ends, rows: np.ndarray) -> list[Any]:
+    raw = np.ascontiguousarray(addr[rows]).view("V16").ravel().tolist()
+    return [None if not ip else (b[12:] if v4 else b) for b, ip, v4 in
+            zip(raw, e.has_ip[rows].tolist(), e.is_v4[rows].tolist())]
 
 
 def _pair(a: Any, ap: Any, b: Any, bp: Any) -> tuple[Any, ...]:
@@ -460,8 +486,7 @@ class DnsTime:
 
     FIELDS: ClassVar[tuple[Field, ...]] = DNS_FIELDS
     NEEDS: ClassVar[tuple[str, ...]] = (
-        "frame.number", "frame.time_epoch", "_ws.malformed", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
-        "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw", "udp.srcport", "udp.dstport",
+        "frame.number", "frame.time_epoch", "_ws.malformed", *endpoints.NEEDS, "tcp.flags", "tcp.seq_raw",
         "icmp.type", "icmpv6.type", "dns.id", "dns.flags.response", "dns.count.queries", "dns.count.zones",
         "dns.count.answers", "dns.count.prerequisites", "dns.count.auth_rr", "dns.count.updates", "dns.count.add_rr",
         "dns.qry.type", "dns.qry.name", "dns.resp.name")
@@ -654,11 +679,11 @@ def _smtp(c: _Cols) -> list[_Txn]:
     rsp = _list_valid(c, "smtp.response.code")
     rows = np.flatnonzero(cmd_rows | eom_rows | rsp)
     cmds, codes = _by_row(c, rows, "smtp.req.command", "smtp.response.code")
-    ends = dict(zip(rows.tolist(), eom_rows[rows].tolist()))
+    eoms = dict(zip(rows.tolist(), eom_rows[rows].tolist()))
 
     def labels(r: int) -> list[str | None]:
         # The message ends before any command pipelined after it.
-        return (["(end of message)"] if ends[r] else []) + list(cmds[r] or [])
+        return (["(end of message)"] if eoms[r] else []) + list(cmds[r] or [])
 
     def replies(r: int) -> list[Reply]:
         return [(True, str(k)) for k in codes[r] or []]
@@ -857,31 +882,39 @@ def transactions(tbl: pa.Table) -> pa.Table:
     return _table(c, found)
 
 
+def _address_text(addr: np.ndarray, e: Ends, rows: np.ndarray) -> pa.Array:
+    """The addresses ``addr`` (of :class:`Ends`) of ``rows`` as text; null
+    where the row has no IP header."""
+    got = np.ascontiguousarray(addr[rows])
+    v4 = pa.array(got[:, 12:].copy().view(">u4").ravel().astype(np.uint32))
+    v6 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(got), [None, pa.py_buffer(got.tobytes())])
+    text = pc.if_else(pa.array(e.is_v4[rows]), format_ipv4(v4), format_ipv6(v6))
+    return pc.if_else(pa.array(e.has_ip[rows]), text, pa.nulls(len(got), pa.string()))
+
+
+def _ports(port: np.ndarray, rows: np.ndarray) -> pa.Array:
+    got = port[rows]
+    return pa.array(np.where(got < 0, 0, got).astype(np.uint16), mask=got < 0)
+
+
 def _table(c: _Cols, found: list[_Txn]) -> pa.Table:
+    """The :data:`SCHEMA` rows of ``found``: client and server are the
+    request's innermost source and destination (the response's source for a
+    request sent to a broadcast address)."""
     if not found:
         return SCHEMA.empty_table()
-    src = pc.coalesce(format_ipv4(c.arr("ip.src")) if c.n else pa.nulls(0, pa.string()),
-                      format_ipv6(c.arr("ipv6.src")) if c.n else pa.nulls(0, pa.string()))
-    dst = pc.coalesce(format_ipv4(c.arr("ip.dst")) if c.n else pa.nulls(0, pa.string()),
-                      format_ipv6(c.arr("ipv6.dst")) if c.n else pa.nulls(0, pa.string()))
-    tsp, has_tcp = c.num("tcp.srcport")
-    tdp, _ = c.num("tcp.dstport")
-    usp, has_udp = c.num("udp.srcport")
-    udp_dp, _ = c.num("udp.dstport")
-    sport = pa.array(np.where(has_tcp, tsp, usp).astype(np.uint16), mask=~(has_tcp | has_udp))
-    dport = pa.array(np.where(has_tcp, tdp, udp_dp).astype(np.uint16), mask=~(has_tcp | has_udp))
-    req = pa.array([t.row for t in found], type=pa.int64())
+    e = c.ends()
+    req = np.array([t.row for t in found], dtype=np.int64)
     from_rsp = np.array([t.server_from_response and t.answered for t in found], dtype=bool)
-    srv_rows = pa.array([t.resp_row if t.server_from_response and t.answered else t.row for t in found],
-                        type=pa.int64())
+    srv = np.where(from_rsp, np.array([t.resp_row for t in found], dtype=np.int64), req)
     answered = np.array([t.answered for t in found], dtype=bool)
     sel = pa.array(from_rsp)
     return pa.table({
         "type": pa.array([t.type for t in found], type=pa.string()),
-        "client": pc.take(src, req),
-        "client_port": pc.take(sport, req),
-        "server": pc.if_else(sel, pc.take(src, srv_rows), pc.take(dst, srv_rows)),
-        "server_port": pc.if_else(sel, pc.take(sport, srv_rows), pc.take(dport, srv_rows)),
+        "client": _address_text(e.src, e, req),
+        "client_port": _ports(e.sport, req),
+        "server": pc.if_else(sel, _address_text(e.src, e, srv), _address_text(e.dst, e, srv)),
+        "server_port": pc.if_else(sel, _ports(e.sport, srv), _ports(e.dport, srv)),
         "request_frame": pa.array([t.req_frame for t in found], type=pa.uint64()),
         "response_frame": pa.array([t.resp_frame for t in found], type=pa.uint64(), mask=~answered),
         "request_time": pa.array([t.req_time for t in found], type=pa.int64()),
