@@ -17,7 +17,7 @@ from tracedoc.analyze.derived import Packets
 from tracedoc.analyze.tcp_analysis import FIELDS, INNER_FIELDS, TcpAnalysis
 from tracedoc.trace import Trace
 from tests.support.tcp_analysis_traces import ACK, FIN, PSH, RST, SYN, Host, Trace as Frames
-from tests.support.tcp_analysis_traces import icmp_error, options, segment
+from tests.support.tcp_analysis_traces import gre, icmp_error, options, segment
 
 C = Host("10.0.0.1", 40000)
 S = Host("10.0.0.2", 80)
@@ -342,6 +342,34 @@ def test_ack_of_unseen_segment(tmp_path):
     assert flags(r[7]) == {"flags", "ack_lost_segment"}
 
 
+def test_acknowledging_segments_sent_out_of_order(tmp_path):
+    """Once a segment goes back below one sent before, an ACK is matched
+    against every unacknowledged segment, and bytes in flight span them all."""
+    t = Frames()
+    handshake(t)                                                       # 1-3, ISN 1000, iRTT 10 ms
+    t.add(segment(C, S, 1101, 5001, ACK, 1000, length=100), MS)        # 4: 1001-1100 not seen yet
+    t.add(segment(C, S, 1001, 5001, ACK, 1000, length=100), MS)        # 5: it comes after
+    t.add(segment(S, C, 5001, 1201, ACK, 2000), MS)                    # 6: ACK of both
+    t.add(segment(C, S, 1201, 5001, ACK, 1000, length=100), MS)        # 7
+    t.add(segment(C, S, 1401, 5001, ACK, 1000, length=100), MS)        # 8: 1301-1400 not seen yet
+    t.add(segment(S, C, 5001, 1301, ACK, 2000), MS)                    # 9: ACK of 7
+    t.add(segment(C, S, 1301, 5001, ACK, 1000, length=100), MS)        # 10: the gap, 2 ms after 8
+    t.add(segment(S, C, 5001, 1501, ACK, 2000), MS)                    # 11: ACK of 8 and 10
+    r = run(tmp_path, t)
+    assert flags(r[3]) == {"flags", "lost_segment"}
+    assert flags(r[4]) == {"flags", "out_of_order"}
+    # An ACK is "to the segment" that ends where it points: 4, not 5.
+    assert (r[5]["tcp.analysis.acks_frame"], r[5]["tcp.analysis.ack_rtt"]) == (4, 2 * MS)
+    assert (r[8]["tcp.analysis.acks_frame"], r[8]["tcp.analysis.ack_rtt"]) == (7, 2 * MS)
+    assert flags(r[9]) == {"flags", "out_of_order"}
+    # 1301-1400 and 1401-1500 unacknowledged: 200 bytes (the ACK in 9 made
+    # the count valid again after the loss in 8).
+    assert r[9]["tcp.analysis.bytes_in_flight"] == 200
+    assert (r[10]["tcp.analysis.acks_frame"], r[10]["tcp.analysis.ack_rtt"]) == (8, 3 * MS)
+    # Bytes in flight are not shown between a loss and the next ACK.
+    assert r[4]["tcp.analysis.bytes_in_flight"] is None and r[7]["tcp.analysis.bytes_in_flight"] is None
+
+
 def test_rst_is_not_a_lost_segment(tmp_path):
     t = Frames()
     handshake(t)
@@ -401,6 +429,48 @@ def test_ipv6(tmp_path):
     assert flags(r[4]) == {"flags", "retransmission"}
 
 
+# ------------------------------------------------------------------ tunnels
+
+R1, R2 = "198.51.100.1", "198.51.100.2"  # tunnel ends
+
+
+def test_a_connection_partly_through_a_tunnel_is_one_stream(tmp_path):
+    """Conversations are keyed on the innermost IP header, as tshark keys
+    them: the client's packets in GRE and the server's direct are one
+    connection."""
+    t = Frames()
+    t.add(gre(segment(C, S, 1000, 0, SYN, 64240), R1, R2), 0)
+    t.add(segment(S, C, 5000, 1001, SYN | ACK, 65160), 5 * MS)
+    t.add(gre(segment(C, S, 1001, 5001, ACK, 1000), R1, R2), 5 * MS)
+    t.add(gre(segment(C, S, 1001, 5001, ACK | PSH, 1000, length=100), R1, R2), MS)
+    t.add(segment(S, C, 5001, 1101, ACK, 2000), MS)
+    r = run(tmp_path, t)
+    assert [x["tcp.stream"] for x in r] == [0] * 5
+    assert [x["tcp.seq"] for x in r] == [0, 0, 1, 1, 1]
+    assert [x["tcp.ack"] for x in r] == [0, 1, 1, 1, 101]
+    assert r[2]["tcp.analysis.initial_rtt"] == 10 * MS
+    assert r[4]["tcp.analysis.acks_frame"] == 4
+    assert all(not flags(x) for x in r)
+
+
+def test_connections_in_one_tunnel_are_apart(tmp_path):
+    """Two connections with the same ports between different inner hosts,
+    carried by the same tunnel (one way each direction, and a mirror that
+    sends both directions the same way): two streams."""
+    other = Host("10.0.0.3", 40000)
+    t = Frames()
+    for c in (C, other):
+        t.add(gre(segment(c, S, 1000, 0, SYN, 64240), R1, R2), MS)
+    for c, ends in ((C, (R2, R1)), (other, (R1, R2))):
+        t.add(gre(segment(S, c, 5000, 1001, SYN | ACK, 65160), *ends), MS)
+    for c in (C, other):
+        t.add(gre(segment(c, S, 1001, 5001, ACK, 1000), R1, R2), MS)
+    r = run(tmp_path, t)
+    assert [x["tcp.stream"] for x in r] == [0, 1, 0, 1, 0, 1]
+    assert [x["tcp.seq"] for x in r] == [0, 0, 0, 0, 1, 1]
+    assert all(not flags(x) for x in r)
+
+
 # ----------------------------------------------------- streaming, bad input
 
 
@@ -416,6 +486,52 @@ def test_state_carries_across_batches(tmp_path):
     small = run(tmp_path, t, chunk_size=256)   # a few packets per batch
     assert small == whole
     assert flags(whole[-1]) == {"flags", "spurious_retransmission", "retransmission"}
+
+
+def test_columns_not_wanted_are_left_null(tmp_path):
+    """``TcpAnalysis(wanted)`` gives the columns asked for as the whole
+    analysis does, and the others null (skipping the work only they need)."""
+    from tests.support.tcp_analysis_traces import random_trace
+    from tracedoc.analyze.tcp_analysis import NEEDS
+
+    p = tmp_path / "t.pcap"
+    p.write_bytes(random_trace(7, 300, 1).pcap())
+    dec = Packets(list(NEEDS))
+    batches = [dec.decode(b) for b in Trace(p, 4096).iter_frames()]
+    assert len(batches) > 3
+    names = [f.name for f in TcpAnalysis.FIELDS]
+    full = TcpAnalysis()
+    whole = [full.feed(b) for b in batches]
+    for wanted in ({"tcp.analysis.flags", "tcp.seq"}, {"tcp.analysis.retransmission", "tcp.analysis.duplicate_ack"},
+                   {"tcp.analysis.bytes_in_flight"}, {"tcp.analysis.initial_rtt"}, {"tcp.time_delta"},
+                   {"inner.tcp.seq", "inner.tcp.time_delta"}, {"tcp.window_size_scalefactor"}):
+        d = TcpAnalysis(wanted)
+        for b, ref in zip(batches, whole):
+            for name, got, want in zip(names, d.feed(b), ref):
+                if name in wanted:
+                    assert got.equals(want), (wanted, name)
+                else:
+                    assert got.null_count == len(got), (wanted, name)
+    # The trace does show what is compared.
+    shown = {name for name, arr in zip(names, whole[1]) if arr.null_count < len(arr)}
+    assert {"tcp.analysis.flags", "tcp.analysis.bytes_in_flight", "tcp.time_delta"} <= shown
+
+
+def test_conversation_key_collisions_fall_back_to_the_keys(tmp_path, monkeypatch):
+    """Conversations are told apart by a hash of their key checked against
+    the key: with every hash the same, the streams are still right."""
+    import numpy as np
+
+    from tracedoc.analyze import tcp_analysis
+
+    t = Frames()
+    for k in range(4):
+        handshake(t, c=Host("10.0.0.1", 40000 + k))
+    handshake(t, c=C6, s=S6)
+    expected = [k for k in range(5) for _ in range(3)]
+    assert [x["tcp.stream"] for x in run(tmp_path, t)] == expected
+    monkeypatch.setattr(tcp_analysis, "_KEY_MULTIPLIERS", np.zeros(5, dtype=np.uint64))
+    assert [x["tcp.stream"] for x in run(tmp_path, t)] == expected
 
 
 def test_packets_without_tcp_and_empty_batches():

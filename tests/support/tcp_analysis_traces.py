@@ -2,7 +2,8 @@
 trace generator whose traces put tshark's sequence analysis through its
 rarer paths (probes into zero windows, keep-alives, SACK, window scaling
 with and without the handshake, sequence wrap-around, reused ports, ICMP
-errors quoting segments, lost and reordered packets).
+errors quoting segments, lost and reordered packets, packets that take a
+GRE tunnel or not).
 
 Everything is deterministic: a seed gives the same bytes every time.
 """
@@ -64,6 +65,12 @@ def icmp_error(router: str, to: Host, quoted: bytes, quote_len: int) -> bytes:
     return ether(MAC_A, MAC_B, 0x0800, ipv4(router, to.addr, 1, icmp(3, 1, b"\0\0\0\0", ip_part), flags_frag=0))
 
 
+def gre(frame: bytes, outer_src: str, outer_dst: str) -> bytes:
+    """Ethernet frame ``frame`` with its IP packet carried in GRE (RFC 2784,
+    no optional fields) inside IPv4 from ``outer_src`` to ``outer_dst``."""
+    return ether(MAC_B, MAC_A, 0x0800, ipv4(outer_src, outer_dst, 47, b"\0\0" + frame[12:14] + frame[14:]))
+
+
 @dataclass
 class Trace:
     """Frames with their times (nanoseconds after BASE_TS)."""
@@ -90,11 +97,23 @@ class _Side:
     """Highest sequence number of the other side this side has acknowledged."""
 
 
-def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
+def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2, tunnel: bool = False) -> Trace:
     """A trace of a few interleaved connections doing unusual things
-    (SACK options with up to ``sack_blocks`` blocks)."""
+    (SACK options with up to ``sack_blocks`` blocks).  With ``tunnel``, some
+    packets travel in GRE between two routers, in either direction or the
+    same way both ways (a mirror), and others do not: the conversation is
+    the inner one all the same."""
     rnd = random.Random(seed)
+    tunnel_rnd = random.Random(-1 - seed)  # apart, so that the rest stays as without tunnels
     tr = Trace()
+
+    def add(frame: bytes, gap_ns: int) -> None:
+        if tunnel and tunnel_rnd.random() < 0.4:
+            ends = ["198.51.100.1", "198.51.100.2"]
+            tunnel_rnd.shuffle(ends)
+            frame = gre(frame, *ends)
+        tr.add(frame, gap_ns)
+
     v6 = rnd.random() < 0.3
     hosts = ([Host("2001:db8::1", 0), Host("2001:db8::2", 0)] if v6
              else [Host("10.0.0.1", 0), Host("10.0.0.2", 0)])
@@ -124,7 +143,7 @@ def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
         k = b.seq if ack is None else ack
         f = segment(a.host, b.host, s, k, flags, a.window if window is None else window, length=length, opts=opts)
         if record:
-            tr.add(f, gap())
+            add(f, gap())
         sent.append(f)
         if advance and seq is None:
             a.seq = (a.seq + length + (1 if flags & (SYN | FIN) else 0)) & 0xFFFFFFFF
@@ -140,7 +159,7 @@ def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
                 wsc = None if c.shift is None else options(mss=1460, wscale=c.shift, sack_perm=True)
                 syn = emit(c, s, SYN, ack=0, opts=wsc or b"", record=rnd.random() < 0.9)
                 if rnd.random() < 0.2:
-                    tr.add(syn, gap())  # the SYN again
+                    add(syn, gap())  # the SYN again
                 wss = None if s.shift is None else options(mss=1460, wscale=s.shift)
                 emit(s, c, SYN | ACK, opts=wss or b"", record=rnd.random() < 0.9)
                 emit(c, s, ACK)
@@ -163,12 +182,12 @@ def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
                 emit(a, b, ACK, ack=ack, opts=options(sack=sack) if sack else b"")
         elif r < 0.55:  # a retransmission of something sent before
             if sent:
-                tr.add(rnd.choice(sent[-12:]), gap())
+                add(rnd.choice(sent[-12:]), gap())
         elif r < 0.6:  # two packets swapped
             f1 = emit(a, b, ACK, rnd.choice([10, 500]), record=False)
             f2 = emit(a, b, ACK, rnd.choice([10, 500]), record=False)
-            tr.add(f2, gap())
-            tr.add(f1, rnd.choice([100_000, 5_000_000]))
+            add(f2, gap())
+            add(f1, rnd.choice([100_000, 5_000_000]))
         elif r < 0.66:  # the window closes, a probe, its answer, it opens
             emit(a, b, ACK, window=0)
             a.window = 0
@@ -191,7 +210,7 @@ def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
         elif r < 0.84:  # an ICMP error quoting something sent
             if sent and not v6:
                 q = rnd.choice(sent[-6:])
-                tr.add(icmp_error("192.0.2.9", a.host, q, rnd.choice([8, 20, 28, 40])), gap())
+                add(icmp_error("192.0.2.9", a.host, q, rnd.choice([8, 20, 28, 40])), gap())
         elif r < 0.88:  # an ACK of data never seen
             emit(a, b, ACK, ack=(b.seq + rnd.choice([1, 500, 3000])) & 0xFFFFFFFF)
         elif r < 0.92:  # FIN, sometimes RST
@@ -204,5 +223,5 @@ def random_trace(seed: int, packets: int = 120, sack_blocks: int = 2) -> Trace:
             emit(a, b, ACK, 500)
             for _ in range(3):
                 emit(b, a, ACK, ack=(a.seq - 1000) & 0xFFFFFFFF, advance=False)
-            tr.add(data, rnd.choice([1_000_000, 30_000_000]))
+            add(data, rnd.choice([1_000_000, 30_000_000]))
     return tr

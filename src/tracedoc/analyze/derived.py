@@ -14,7 +14,9 @@ A deriver class declares
 - ``NEEDS``: the packet-table columns it reads;
 
 and its ``feed(batch)`` returns one array per field, in ``FIELDS`` order,
-each as long as the batch.
+each as long as the batch.  A deriver whose class sets ``TAKES_WANTED`` is
+built with the set of its columns the caller asked for, and may leave the
+others null (skipping the work only they need).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Packets:
             wanted = list(dict.fromkeys(columns))
             self.schema = pa.schema([SCHEMA.field(c) for c in wanted])
             want = set(wanted)
-            self.derivers = [d() for d in DERIVERS if want.intersection(f.name for f in d.FIELDS)]
+            self.derivers = [_deriver(d, want) for d in DERIVERS if want.intersection(f.name for f in d.FIELDS)]
             decode_cols = [c for c in wanted if c in DECODED]
             for d in self.derivers:
                 decode_cols += [c for c in d.NEEDS if c not in decode_cols]
@@ -93,6 +95,13 @@ class Packets:
                 have[f.name] = arr
         return pa.RecordBatch.from_arrays([_column(have, f, rb.num_rows) for f in self.schema],
                                           schema=self.schema)
+
+
+def _deriver(d: type[Deriver], want: set[str]) -> Deriver:
+    """Deriver ``d``, told which of its columns are wanted if it can use that."""
+    if getattr(d, "TAKES_WANTED", False):
+        return d(want.intersection(f.name for f in d.FIELDS))  # type: ignore[call-arg]
+    return d()
 
 
 def _select(rb: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
