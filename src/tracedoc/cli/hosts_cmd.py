@@ -85,24 +85,16 @@ def _hosts(rows: pa.Table, fmt: str) -> None:
         pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
         sys.stdout.buffer.flush()
         return
-    from rich.markup import escape
+    from tracedoc.cli.render import console, write_table
 
-    from tracedoc.cli.render import console
-    from rich.table import Table
-
-    con = console()
-    con.print(f"[bold]IP Summary[/bold]  {rows.num_rows:,} addresses  times: {zone}")
-    t = Table(box=None, pad_edge=False, header_style="bold")
+    console().print(f"[bold]IP Summary[/bold]  {rows.num_rows:,} addresses  times: {zone}")
     heads = {"address": "IP Address", "packets_sent": "Pkts Sent", "packets_received": "Pkts Rcvd",
              "bytes_sent": "Bytes Sent", "bytes_received": "Bytes Rcvd", "sessions_opened": "Sess. Opened",
              "sessions_accepted": "Sess. Accepted", "protocols": "Protocols", "first_seen": "First Seen",
              "last_seen": "Last Seen"}
-    for name, head in heads.items():
-        numeric = name not in ("address", "protocols", "first_seen", "last_seen")
-        t.add_column(head, justify="right" if numeric else "left", no_wrap=name != "protocols")
-    for r in texts.to_pylist():
-        t.add_row(*[escape("" if r[k] is None else str(r[k])) for k in heads])
-    con.print(t)
+    cols = [texts[k].to_pylist() for k in heads]
+    numeric = {h for k, h in heads.items() if k not in ("address", "protocols", "first_seen", "last_seen")}
+    write_table(list(heads.values()), [list(r) for r in zip(*cols)], numeric)
 
 
 def _hierarchy(rows: pa.Table, fmt: str, display_filter: str | None) -> None:
@@ -117,15 +109,9 @@ def _hierarchy(rows: pa.Table, fmt: str, display_filter: str | None) -> None:
         return
     from rich.markup import escape
 
-    from tracedoc.cli.render import console
-    from rich.table import Table
+    from tracedoc.cli.render import console, write_table
 
-    con = console()
-    con.print("[bold]Protocol Hierarchy[/bold]" + (f"  filter: {escape(display_filter)}" if display_filter else ""))
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    t.add_column("Protocol", no_wrap=True)
-    t.add_column("Frames", justify="right")
-    t.add_column("Bytes", justify="right")
-    for r in rows.to_pylist():
-        t.add_row(escape("  " * r["depth"] + r["protocol"]), f"{r['frames']:,}", f"{r['bytes']:,}")
-    con.print(t)
+    console().print("[bold]Protocol Hierarchy[/bold]" + (f"  filter: {escape(display_filter)}" if display_filter else ""))
+    write_table(["Protocol", "Frames", "Bytes"],
+                [["  " * r["depth"] + r["protocol"], f"{r['frames']:,}", f"{r['bytes']:,}"] for r in rows.to_pylist()],
+                {"Frames", "Bytes"})

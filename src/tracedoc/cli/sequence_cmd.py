@@ -112,16 +112,9 @@ def _render(seq, fmt: str) -> None:  # type: ignore[no-untyped-def]
         sys.stdout.buffer.flush()
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    from tracedoc.cli.render import cells, console
+    from tracedoc.cli.render import console, table_rows, write_table
 
-    con = console()
-    con.print(f"[bold]Seq. of Execution[/bold]  {escape(seq.heading())}")
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    numeric = {"ID", "Datagram Size", "Seq. Number", "Ack. Number", "Window Size"}
-    for c in texts.column_names:
-        t.add_column(c, justify="right" if c in numeric else "left", no_wrap=c != "Messages")
-    for r in texts.to_pylist():
-        t.add_row(*cells(r.values()))
-    con.print(t)
+    console().print(f"[bold]Seq. of Execution[/bold]  {escape(seq.heading())}")
+    write_table(texts.column_names, table_rows(texts), {"ID", "Datagram Size", "Seq. Number", "Ack. Number",
+                                                        "Window Size"})
