@@ -91,7 +91,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     field(CHECKSUM, 10, 2, ctx.u16)
     have_addr = ctx.have(idx, pos, 20)
     innermost.note_ip(ctx, idx[have_addr], innermost.mapped(ctx.u32(pos[have_addr] + 12)),
-                      innermost.mapped(ctx.u32(pos[have_addr] + 16)), px)
+                      innermost.mapped(ctx.u32(pos[have_addr] + 16)), ip_len[have_addr], px)
     field(SRC, 12, 4, ctx.u32)
     ok_hdr = field(DST, 16, 4, ctx.u32)
     has_opt = ok_hdr & (hlen > MIN_HDR) & ctx.have(idx, pos, 21)

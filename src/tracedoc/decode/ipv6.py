@@ -57,7 +57,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     nxt = ctx.u8(pos + 6)
     ctx.put(NXT, idx, nxt, px)
     ctx.put(HLIM, idx, ctx.u8(pos + 7), px)
-    innermost.note_ip(ctx, idx, ctx.bytes16(pos + 8), ctx.bytes16(pos + 24), px)
+    innermost.note_ip(ctx, idx, ctx.bytes16(pos + 8), ctx.bytes16(pos + 24), plen + 40, px)
     ctx.put(SRC, idx, ctx.bytes16(pos + 8), px)
     ctx.put(DST, idx, ctx.bytes16(pos + 24), px)
 

@@ -27,7 +27,7 @@ def dissect(ctx: Ctx, ly: Layer) -> list[Next]:
     ok = ctx.have(idx, pos, 8)
     if not ok.all() and not px:
         ctx.cols.anomaly(idx[~ok], "udp", pos[~ok], "UDP header truncated")
-    innermost.note_ports(ctx, idx[ok], ctx.u16(pos[ok]), ctx.u16(pos[ok] + 2), 17, px)
+    innermost.note_ports(ctx, idx[ok], ctx.u16(pos[ok]), ctx.u16(pos[ok] + 2), 17, px, ctx.u16(pos[ok] + 4))
     if px:
         if ctx.payloads is not None:
             # A datagram an ICMP error quotes: tshark decodes its payload too.
