@@ -365,6 +365,91 @@ def test_truncated_tcp_header(tmp_path):
     assert (r[0]["packets_out"], r[0]["packets_in"], r[0]["history"], r[0]["conn_state"]) == (0, 0, "", "OTH")
 
 
+# ------------------------------------------------------------------ tunnels
+
+VTEP_A, VTEP_B = "192.168.50.1", "192.168.50.2"     # VXLAN tunnel endpoints
+VXLAN_HDR = bytes([0x08, 0, 0, 0, 0, 0, 0x64, 0])     # I flag, VNI 100
+
+
+def vxlan(src: str, dst: str, sport: int, inner: bytes) -> bytes:
+    """``inner`` (an Ethernet frame) in VXLAN over UDP port 4789 between two tunnel endpoints."""
+    return g.ether(MAC_C, MAC_S, 0x0800, g.ipv4(src, dst, 17, g.udp(sport, 4789, VXLAN_HDR + inner)))
+
+
+def test_tcp_inside_vxlan_is_the_inner_connection(tmp_path):
+    # The inner handshake and one request, each direction in its own VXLAN flow
+    # (the source port is a hash the sending endpoint picks).
+    inner = HANDSHAKE + [c2s(ISN_C + 1, ISN_S + 1, PSH | ACK, b"x" * 60)]
+    frames = [vxlan(VTEP_A, VTEP_B, 50000, f) if i != 1 else vxlan(VTEP_B, VTEP_A, 51000, f)
+              for i, f in enumerate(inner)]
+    tbl, s = build(tmp_path, [(i * 0.01, f) for i, f in enumerate(frames)])
+    r = s.table.to_pylist()
+    # Two carrier flows begin with frames 1 and 2, before or with the inner connection's
+    # first packet: SID 1 carrier A->B, SID 2 the connection, SID 3 carrier B->A.
+    assert [(x["proto"], x["initiator_ip"], x["initiator_port"], x["responder_port"]) for x in r] == \
+        [("udp", VTEP_A, 50000, 4789), ("tcp", C, CP, SP), ("udp", VTEP_B, 51000, 4789)]
+    tcp_row = r[1]
+    assert (tcp_row["conn_state"], tcp_row["history"]) == ("S1", "ShAD")
+    # Inner IP bytes: SYN 40, ACK 40, data 100 from the client; SYN-ACK 40 from the server.
+    assert (tcp_row["packets_out"], tcp_row["bytes_out"], tcp_row["packets_in"], tcp_row["bytes_in"]) == \
+        (3, 180, 1, 40)
+    assert tcp_row["tunnelled"] and tcp_row["tunnel_parents"] == [1, 3]
+    # Outer IP bytes: 20 IP + 8 UDP + 8 VXLAN + 14 Ethernet = 50 more than the inner packet.
+    assert (r[0]["packets_out"], r[0]["bytes_out"], r[0]["packets_in"]) == (3, 180 + 3 * 50, 0)
+    assert (r[2]["packets_out"], r[2]["bytes_out"]) == (1, 90)
+    assert not r[0]["tunnelled"] and r[0]["tunnel_parents"] == []
+    # Each packet's SID is the inner connection; its carrier is the flow it rode in.
+    assert s.sid.tolist() == [2, 2, 2, 2]
+    assert s.carrier.tolist() == [1, 3, 1, 1] and s.outer_carrier.tolist() == [0, 0, 0, 0]
+    assert s.packets(1).tolist() == [True, False, True, True]
+
+
+def test_gre_has_no_carrier_session(tmp_path):
+    # IPv4 in GRE (protocol 47, GRE type 0x0800): Zeek logs no connection for the GRE tunnel.
+    def gre(src: str, dst: str, inner_ip: bytes) -> bytes:
+        return g.ether(MAC_C, MAC_S, 0x0800, g.ipv4(src, dst, 47, struct.pack("!HH", 0, 0x0800) + inner_ip))
+
+    q = gre(VTEP_A, VTEP_B, g.ipv4(C, S, 17, g.udp(40001, 53, b"\x00" * 12)))
+    a = gre(VTEP_B, VTEP_A, g.ipv4(S, C, 17, g.udp(53, 40001, b"\x00" * 20)))
+    _, s = build(tmp_path, [(0.0, q), (0.02, a)])
+    r = s.table.to_pylist()
+    assert len(r) == 1
+    assert (r[0]["proto"], r[0]["initiator_ip"], r[0]["responder_port"], r[0]["history"]) == ("udp", C, 53, "Dd")
+    # Inner datagrams: 20 + 8 + 12 and 20 + 8 + 20 bytes; payloads 12 and 20.
+    assert (r[0]["bytes_out"], r[0]["bytes_in"], r[0]["payload_out"], r[0]["payload_in"]) == (40, 48, 12, 20)
+    assert r[0]["tunnelled"] and r[0]["tunnel_parents"] == []
+    assert s.sid.tolist() == [1, 1] and s.carrier.tolist() == [0, 0]
+
+
+def test_tunnel_inside_a_tunnel(tmp_path):
+    # Teredo (IPv6 in UDP port 3544) carried by GTP-U (UDP port 2152): three sessions per packet,
+    # as Zeek logs them: the GTP-U flow, the Teredo flow inside it, the ICMPv6 echo inside that.
+    def gtp(inner_ip: bytes) -> bytes:
+        hdr = struct.pack("!BBHI", 0x30, 0xFF, len(inner_ip), 0x1234)
+        return g.ether(MAC_C, MAC_S, 0x0800, g.ipv4("172.16.0.1", "172.16.0.2", 17, g.udp(2152, 2152, hdr + inner_ip)))
+
+    def teredo(ip6: bytes) -> bytes:
+        return g.ipv4("10.1.0.5", "65.55.158.80", 17, g.udp(40000, 3544, ip6))
+
+    h6a, h6b = "2001:0:4137:9e50::1", "2001:4860::68"
+    echo = struct.pack("!BBHHH", 128, 0, 0, 9, 1) + b"ping"
+    bubble = g.ipv6(h6a, h6b, 59, b"")                   # no next header: nothing inside
+    frames = [gtp(teredo(bubble)), gtp(teredo(g.ipv6(h6a, h6b, 58, echo)))]
+    _, s = build(tmp_path, [(0.0, frames[0]), (0.01, frames[1])])
+    r = s.table.to_pylist()
+    # Both packets begin in the GTP-U flow (SID 1) and the Teredo flow (SID 2); the echo is SID 3.
+    assert [(x["proto"], x["initiator_port"], x["responder_port"]) for x in r] == \
+        [("udp", 2152, 2152), ("udp", 40000, 3544), ("icmpv6", None, None)]
+    assert [x["tunnel_parents"] for x in r] == [[], [1], [2]]
+    assert [x["tunnelled"] for x in r] == [False, True, True]
+    # The bubble carries no session of its own: its SID is the Teredo flow, carried by GTP-U.
+    assert s.sid.tolist() == [2, 3] and s.carrier.tolist() == [1, 2] and s.outer_carrier.tolist() == [0, 1]
+    # IP bytes at each level: bubble 40, echo 40 + 12; Teredo adds 28, GTP-U 36.
+    assert (r[2]["packets_out"], r[2]["bytes_out"]) == (1, 52)
+    assert (r[1]["packets_out"], r[1]["bytes_out"]) == (2, 40 + 28 + 52 + 28)
+    assert (r[0]["packets_out"], r[0]["bytes_out"]) == (2, 40 + 64 + 52 + 64)
+
+
 # --------------------------------------- retransmission and dup-ACK counts
 
 def test_retransmission_and_duplicate_ack_counts(tmp_path):
@@ -429,6 +514,22 @@ def test_cli_table_and_filter(two_sessions):
     # -Y selects packets first: only the UDP flow remains, as SID 1.
     data = json.loads(cli(str(two_sessions), "-Y", "udp", "--format", "json").output)
     assert [(d["sid"], d["proto"]) for d in data] == [(1, "udp")]
+
+
+def test_cli_csv_lists_tunnel_parents(tmp_path):
+    frames = [vxlan(VTEP_A, VTEP_B, 50000, f) if i != 1 else vxlan(VTEP_B, VTEP_A, 51000, f)
+              for i, f in enumerate(HANDSHAKE)]
+    p = write(tmp_path, [(i * 0.01, f) for i, f in enumerate(frames)])
+    res = cli(str(p), "--format", "csv")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    head = [h.strip('"') for h in lines[0].split(",")]
+    rows = [dict(zip(head, [c.strip('"') for c in line.split(",")])) for line in lines[1:]]
+    # The inner connection (SID 2) rode in both VXLAN flows; the flows themselves in none.
+    assert [(r["sid"], r["proto"], r["tunnelled"], r["tunnel_parents"]) for r in rows] == \
+        [("1", "udp", "false", ""), ("2", "tcp", "true", "1 3"), ("3", "udp", "false", "")]
+    data = json.loads(cli(str(p), "--format", "json").output)
+    assert [d["tunnel_parents"] for d in data] == [[], [1, 3], []]
 
 
 def test_cli_rejects_bad_options(two_sessions):

@@ -6,6 +6,9 @@ TCP/UDP connections are found with the same 5-tuple and originator,
 start (through Zeek's duration, ±1 ms), packets and IP bytes per direction
 and conn_state, and the history agrees on at least 90%.  Zeek's
 originator/responder is compared with tracedoc's initiator/responder.
+Connections inside tunnels (VXLAN, Geneve, GTP-U, Teredo, AYIYA, GRE, ...)
+count like any other, keyed on their inner addresses; their carriers
+(``tunnel_parents``) are checked on their own.
 
 The figures and every mismatch, by cause, are printed (``pytest -s``), or
 run ``python -m tests.support.zeek_conn``.
@@ -23,6 +26,7 @@ pytestmark = [pytest.mark.corpus,
 
 SAME_THRESHOLD = 0.97
 HISTORY_THRESHOLD = 0.90
+PARENTS_THRESHOLD = 0.90
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def figures():
 def test_baselines_selected(figures):
     total, per, skipped = figures
     # Most tests keep a standard conn.log; the ones left out say why.
-    assert len(per) >= 80 and total.connections >= 250
+    assert len(per) >= 80 and total.connections >= 250 and total.tunnelled >= 30
     assert all(reason for reason in skipped.values())
 
 
@@ -50,3 +54,10 @@ def test_history_agrees_with_zeek(figures):
     total, _, _ = figures
     share = total.history / total.connections
     assert share >= HISTORY_THRESHOLD, f"{100 * share:.2f}% of histories agree"
+
+
+def test_tunnel_parents_agree_with_zeek(figures):
+    total, _, _ = figures
+    share = total.parents / max(total.tunnelled_found, 1)
+    assert total.tunnelled_found and share >= PARENTS_THRESHOLD, \
+        f"{100 * share:.2f}% of the tunnelled connections found name Zeek's carriers"

@@ -22,13 +22,31 @@ What a session is
   not counted in its datagrams.  An error quoting a session that is not in
   the trace becomes an ICMP session of its own.
 
-Only the outermost IP header and the transport header that follows it
-define a session: the packet table holds the first occurrence of each field,
-so a tunnel's inner connections are not seen (the tunnel itself, e.g. the
-VXLAN or Teredo UDP flow, is).  A datagram that IP fragmentation split is
-counted once, with its reassembled length, in the session of the fragment
-that completed it (the one carrying the transport header); its other
-fragments carry the same SID.
+A datagram that IP fragmentation split is counted once, with its reassembled
+length, in the session of the fragment that completed it (the one carrying
+the transport header); its other fragments carry the same SID.
+
+Tunnels
+-------
+A session is keyed on the innermost IP header of its packets and the
+transport header after it (:func:`tracedoc.analyze.endpoints.ends`), as
+Zeek and Wireshark key the connections carried in GRE, IP-in-IP, VXLAN,
+Geneve, Teredo, AYIYA or GTP-U: a TCP connection inside a tunnel is that
+connection, counted with its own (inner) IP bytes.  A tunnel that runs over
+UDP is also a flow of its own, as Zeek logs it (service vxlan, teredo,
+gtpv1, ...): the *carrier* session, counted with the outer IP bytes of the
+packets it carries.  A tunnel inside a tunnel (Teredo in GTP-U) has two
+carriers, the outer UDP flow carrying the inner one.  GRE and IP-in-IP have
+no transport of their own and so no carrier session (Zeek logs none either).
+
+Each packet has one ``sid``: its innermost session (the inner connection;
+the carrier when the innermost IP header carries no session of its own,
+such as a Teredo bubble).  :attr:`Sessions.carrier` names the UDP flow
+that carried it there, :attr:`Sessions.outer_carrier` the one carrying that
+flow in a tunnel inside a tunnel.  In the table, ``tunnelled`` says a
+session's packets travelled inside another IP header and ``tunnel_parents``
+lists the SIDs of the carrier sessions they travelled in (Zeek's
+``tunnel_parents``; empty for GRE and IP-in-IP).
 
 Initiator, local and remote
 ---------------------------
@@ -87,6 +105,17 @@ it.  ``completeness`` is Wireshark's ``tcp.completeness`` bit set (1 SYN,
 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST).  Retransmission and duplicate-ACK
 counts come from the ``tcp.analysis.*`` columns when the table has them
 (null when it does not).
+
+How it is computed
+------------------
+Every per-packet step is vectorised (numpy) over the *observations* of the
+trace: one per packet for its innermost headers, plus one per carrier
+header of a tunnelled packet, so a UDP carrier flow is grouped, timed out
+and counted by the same code as any UDP flow.  Only Zeek's TCP state
+machine runs packet by packet, over the TCP packets grouped by 5-tuple; the
+packets that cannot change an endpoint's state (no SYN, FIN or RST, on an
+endpoint already past INACTIVE: the bulk of any transfer) take a short path
+(:meth:`_Conn.plain`) that does exactly what the full one does for them.
 """
 
 from __future__ import annotations
@@ -98,6 +127,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from tracedoc.analyze import endpoints
+from tracedoc.analyze.endpoints import ends
 from tracedoc.analyze.services import TCP_SERVICES, UDP_SERVICES
 from tracedoc.analyze.summary import (
     ICMP_TYPES,
@@ -155,9 +186,18 @@ ICMP_PAIRS_V6 = {128: 129, 133: 134, 135: 136, 130: 131}
 _PROTO_NAMES = ("", "tcp", "udp", "icmp", "icmpv6")
 _TCP, _UDP, _ICMP, _ICMP6 = 1, 2, 3, 4
 
+# IPv6 next-header values after which the outer header's own UDP may still follow
+# (hop-by-hop, routing, fragment and destination options headers).
+_V6_EXTENSIONS = (0, 43, 44, 60)
+
 _RETRANSMISSION_COLUMNS = ("tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
                            "tcp.analysis.spurious_retransmission")
 _DUP_ACK_COLUMN = "tcp.analysis.duplicate_ack"
+
+# The innermost IP datagram's length and UDP length, and a nested UDP tunnel's headers (tracedoc.decode.innermost).
+_TUNNEL_COLUMNS = ("tracedoc.tunnel.len", "tracedoc.tunnel.udp_len", "tracedoc.carrier.src", "tracedoc.carrier.dst",
+                   "tracedoc.carrier.srcport", "tracedoc.carrier.dstport", "tracedoc.carrier.len",
+                   "tracedoc.carrier.udp_len")
 
 _WANTED = [
     "frame.number", "frame.time_epoch", "frame.cap_len",
@@ -171,9 +211,14 @@ _WANTED = [
     "icmp.type", "icmp.code", "icmp.ident", "icmpv6.type", "icmpv6.code",
     "inner.ip.src", "inner.ip.dst", "inner.ip.proto", "inner.ipv6.src", "inner.ipv6.dst", "inner.ipv6.nxt",
     "inner.tcp.srcport", "inner.tcp.dstport", "inner.udp.srcport", "inner.udp.dstport",
+    *endpoints.NEEDS, *_TUNNEL_COLUMNS,
     *_RETRANSMISSION_COLUMNS, _DUP_ACK_COLUMN,
 ]
 
+
+_QUOTED = ("inner.ip.src", "inner.ip.dst", "inner.ip.proto", "inner.ipv6.src", "inner.ipv6.dst", "inner.ipv6.nxt",
+           "inner.tcp.srcport", "inner.tcp.dstport", "inner.udp.srcport", "inner.udp.dstport")
+"""The columns of the header an ICMP error quotes."""
 
 _LOCAL_COLUMNS = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "arp.src.proto_ipv4", "arp.dst.proto_ipv4")
 
@@ -181,7 +226,7 @@ _LOCAL_COLUMNS = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "arp.src.proto_ipv
 def _session_columns() -> list[str]:
     from tracedoc.analyze.derived import FIELDS
 
-    return [c for c in _WANTED if c in FIELDS]
+    return [c for c in dict.fromkeys(_WANTED) if c in FIELDS]
 
 
 SESSION_COLUMNS: list[str] = _session_columns()
@@ -196,9 +241,11 @@ COLUMNS = [
     "mss_initiator", "mss_responder", "mss", "wscale_initiator", "wscale_responder", "window_scaling",
     "sack_initiator", "sack_responder", "sack_permitted",
     "retransmissions", "duplicate_acks", "icmp_ident", "icmp_errors", "first_icmp_error",
+    "tunnelled", "tunnel_parents",
     "first_frame", "last_frame",
 ]
-"""The session table's columns, in order.  Times: ``start``/``end`` epoch ns; durations in seconds."""
+"""The session table's columns, in order.  Times: ``start``/``end`` epoch ns; durations in seconds;
+``tunnel_parents`` a list of SIDs."""
 
 
 @dataclass
@@ -206,29 +253,56 @@ class Sessions:
     table: pa.Table
     """One row per session, :data:`COLUMNS`, in SID order."""
     sid: np.ndarray
-    """int64, one per packet of the input table: the packet's SID, 0 when it is in no session."""
+    """int64, one per packet of the input table: the packet's innermost session, 0 when it is in none."""
     local: LocalSide | None
+    carrier: np.ndarray
+    """int64 per packet: the SID of the UDP tunnel flow that carried the packet's ``sid`` session in
+    this packet, 0 when none did."""
+    outer_carrier: np.ndarray
+    """int64 per packet: the SID of the UDP tunnel flow that carried ``carrier`` (a tunnel inside a
+    tunnel), else 0."""
+
+    def packets(self, sid: int) -> np.ndarray:
+        """Which packets belong to session ``sid``, as its innermost session or as a carrier."""
+        return (self.sid == sid) | (self.carrier == sid) | (self.outer_carrier == sid)
 
 
 # ------------------------------------------------------------ column access
 
 
-def _col(tbl: pa.Table, name: str, dtype: type = np.int64) -> tuple[np.ndarray, np.ndarray]:
-    """Values (nulls as 0) and validity of a column; absent columns are all null."""
+def _col(tbl: pa.Table, name: str, dtype: type | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Values (nulls as 0) and validity of a column; absent columns are all null.  Integers come
+    as int32 when they fit (16-bit and narrower columns), else int64, unless ``dtype`` says."""
     n = tbl.num_rows
     if name not in tbl.column_names:
-        return np.zeros(n, dtype=dtype), np.zeros(n, dtype=bool)
+        return np.zeros(n, dtype=dtype or np.int64), np.zeros(n, dtype=bool)
     a = tbl[name].combine_chunks()
-    valid = ~np.asarray(a.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(a.type):
+        # Straight from the Arrow buffers: one copy (the cast), nulls zeroed in place.  Narrow
+        # types keep a trace's many per-packet arrays small (memory the first pass must fault in).
+        bufs = a.buffers()
+        raw = np.frombuffer(bufs[1], dtype=a.type.to_pandas_dtype(), count=a.offset + n)[a.offset:]
+        if dtype is None:
+            dtype = np.int32 if a.type.bit_width <= 16 else np.int64
+        vals: np.ndarray = raw.astype(dtype)
+        if a.null_count and bufs[0] is not None:
+            bits = np.frombuffer(bufs[0], dtype=np.uint8)
+            valid = np.unpackbits(bits, count=a.offset + n, bitorder="little")[a.offset:].view(bool)
+            vals[~valid] = 0
+        else:
+            valid = np.ones(n, dtype=bool)
+        return vals, valid
+    valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type):
         return valid.copy(), valid
-    fill = False if pa.types.is_boolean(a.type) else 0
-    vals: np.ndarray = np.asarray(a.fill_null(fill).to_numpy(zero_copy_only=False)).astype(dtype, copy=False)
+    if a.null_count:
+        a = a.fill_null(False if pa.types.is_boolean(a.type) else 0)
+    vals = np.asarray(a.to_numpy(zero_copy_only=False)).astype(dtype or np.int64, copy=False)
     return vals, valid
 
 
 def _v6_words(tbl: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IPv6 addresses as two big-endian uint64 halves, and validity."""
+    """16-byte addresses as two big-endian uint64 halves, and validity."""
     n = tbl.num_rows
     if name not in tbl.column_names:
         z = np.zeros(n, dtype=np.uint64)
@@ -245,31 +319,61 @@ def _v6_words(tbl: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     return hi, lo, valid
 
 
+_V4_MAPPED = np.uint64(0xFFFF << 32)
+
+
+def _v4_words(v4: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IPv4 addresses as the halves of their IPv4-mapped IPv6 form (::ffff:a.b.c.d), as ends() gives them."""
+    lo = np.where(valid, v4.astype(np.uint64) | _V4_MAPPED, np.uint64(0))
+    return np.zeros(len(v4), dtype=np.uint64), lo
+
+
+def _ip_words(tbl: pa.Table, v4: str, v6: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An address from an IPv4 column, else an IPv6 column, as uint64 halves, and validity."""
+    a4, h4 = _col(tbl, v4)
+    hi6, lo6, h6 = _v6_words(tbl, v6)
+    hi, lo = _v4_words(a4, h4)
+    return np.where(h4, hi, hi6), np.where(h4, lo, lo6), h4 | h6
+
+
+def _words(a16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 16) uint8 addresses as two uint64 halves."""
+    w = np.ascontiguousarray(a16).view(">u8").reshape(-1, 2)
+    return w[:, 0].astype(np.uint64), w[:, 1].astype(np.uint64)
+
+
 class _Addresses:
-    """One integer id per distinct address over every address column used."""
+    """One integer id per distinct address over every address column used.
+
+    Addresses are 128-bit (IPv4 as IPv4-mapped IPv6), held as two uint64
+    halves; ids follow the addresses' order."""
 
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.hi = self.lo = np.zeros(0, dtype=np.uint64)
 
-    def add(self, fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> int:
-        self.parts.append((fam.astype(np.uint64), hi.astype(np.uint64), lo.astype(np.uint64)))
+    def add(self, hi: np.ndarray, lo: np.ndarray) -> int:
+        self.parts.append((hi.astype(np.uint64, copy=False), lo.astype(np.uint64, copy=False)))
         return len(self.parts) - 1
 
     def factorize(self) -> list[np.ndarray]:
-        fam = np.concatenate([p[0] for p in self.parts])
-        hi = np.concatenate([p[1] for p in self.parts])
-        lo = np.concatenate([p[2] for p in self.parts])
-        if len(fam) == 0:
-            self.fam = self.hi = self.lo = np.zeros(0, dtype=np.uint64)
-            return [np.zeros(0, dtype=np.int64) for _ in self.parts]
-        order = np.lexsort((lo, hi, fam))
-        f, h, low = fam[order], hi[order], lo[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = (f[1:] != f[:-1]) | (h[1:] != h[:-1]) | (low[1:] != low[:-1])
-        ids_sorted = np.cumsum(new) - 1
-        ids = np.empty(len(order), dtype=np.int64)
-        ids[order] = ids_sorted
-        self.fam, self.hi, self.lo = f[new], h[new], low[new]
+        if not self.parts or sum(len(p[0]) for p in self.parts) == 0:
+            return [np.zeros(len(p[0]), dtype=np.int64) for p in self.parts]
+        hi = np.concatenate([p[0] for p in self.parts])
+        lo = np.concatenate([p[1] for p in self.parts])
+        if not hi.any():
+            # Only IPv4 (and no address): one sort of the low halves does.
+            self.lo, ids = np.unique(lo, return_inverse=True)
+            self.hi = np.zeros(len(self.lo), dtype=np.uint64)
+        else:
+            order = np.lexsort((lo, hi))
+            h, low = hi[order], lo[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (h[1:] != h[:-1]) | (low[1:] != low[:-1])
+            ids = np.empty(len(order), dtype=np.int64)
+            ids[order] = np.cumsum(new) - 1
+            self.hi, self.lo = h[new], low[new]
+        ids = ids.astype(np.int64, copy=False).reshape(-1)
         out = []
         pos = 0
         for p in self.parts:
@@ -277,26 +381,29 @@ class _Addresses:
             pos += len(p[0])
         return out
 
+    def _v4(self) -> np.ndarray:
+        return (self.hi == 0) & ((self.lo >> np.uint64(32)) == 0xFFFF)
+
     def is_group(self) -> np.ndarray:
         """Per address id: a broadcast (255.255.255.255) or multicast address."""
-        v4 = self.fam == 4
-        v6 = self.fam == 6
-        low = self.lo.astype(np.uint64)
+        v4 = self._v4()
+        low = self.lo & np.uint64(0xFFFFFFFF)
         return (v4 & (((low >> np.uint64(28)) == 0xE) | (low == 0xFFFFFFFF))) | \
-            (v6 & ((self.hi >> np.uint64(56)) == 0xFF))
+            (~v4 & ((self.hi >> np.uint64(56)) == 0xFF))
 
     def texts(self, ids: np.ndarray) -> list[str]:
-        """Address text of each id in ``ids``."""
-        out = []
-        for i in ids.tolist():
-            f, h, low = int(self.fam[i]), int(self.hi[i]), int(self.lo[i])
-            if f == 4:
-                out.append(str(ipaddress.IPv4Address(low & 0xFFFFFFFF)))
-            elif f == 6:
-                out.append(str(ipaddress.IPv6Address((h << 64) | low)))
+        """Address text of each id in ``ids`` (each distinct address formatted once)."""
+        uniq, inv = np.unique(ids, return_inverse=True)
+        v4 = self._v4()
+        names = []
+        for i in uniq.tolist():
+            h, low = int(self.hi[i]), int(self.lo[i])
+            if v4[i]:
+                names.append(str(ipaddress.IPv4Address(low & 0xFFFFFFFF)))
             else:
-                out.append("")
-        return out
+                names.append(str(ipaddress.IPv6Address((h << 64) | low)))
+        table = np.asarray(names, dtype=object)
+        return table[inv.reshape(-1)].tolist() if len(uniq) else []
 
 
 # --------------------------------------------------------- TCP, as Zeek does
@@ -383,7 +490,8 @@ class _Conn:
     decides the session's extent, conn_state and history."""
 
     __slots__ = ("o", "r", "orig_is_lo", "hist", "seen", "last_time", "inact", "tcp_inact", "active",
-                 "attempt_at", "expire", "delete_at", "syn_time", "first_rtt", "complete", "npk", "index")
+                 "attempt_at", "expire", "delete_at", "next_timer", "syn_time", "first_rtt", "complete", "npk",
+                 "index")
 
     def __init__(self, index: int, orig_is_lo: bool, t: int, flip: bool, tcp_inact: int) -> None:
         self.index = index
@@ -401,6 +509,7 @@ class _Conn:
         self.attempt_at = -1
         self.expire: list[int] = [t + int(TCP_SYN_TIMEOUT * 1e9)]
         self.delete_at = -1
+        self.next_timer = self.expire[0]
         self.syn_time = -1
         self.first_rtt = -1
         self.complete = 0
@@ -437,9 +546,18 @@ class _Conn:
             ep.state = new
 
     # -- timers: is the connection gone by the time a packet arrives at t?
+    def rearm(self) -> None:
+        """Note when the next timer is due: before then (and within the
+        inactivity timeout) :meth:`expired` is False and changes nothing."""
+        due = [at for at in (self.delete_at, self.attempt_at) if at >= 0]
+        due.extend(self.expire)
+        self.next_timer = min(due) if due else _NEVER
+
     def expired(self, t: int) -> bool:
         if t - self.last_time >= self.inact:
             return True
+        if t < self.next_timer:
+            return False
         if 0 <= self.delete_at <= t:
             return True
         o, r = self.o, self.r
@@ -466,6 +584,7 @@ class _Conn:
                         return True
                 keep.append(fired + _SESSION_TIMER_NS)
             self.expire = keep
+        self.rearm()
         return False
 
     def is_reuse(self, flags: int, seq: int) -> bool:
@@ -599,6 +718,70 @@ class _Conn:
         elif ack and not syn and self.syn_time >= 0 and self.first_rtt < 0:
             self.first_rtt = t - self.syn_time
 
+    def plain(self, ep: _End, t: int, ack: int, seq: int, ack_seq: int, length: int, win: int) -> None:
+        """:meth:`process` for a packet without SYN, FIN or RST from an endpoint
+        past INACTIVE: such a packet changes no state and sets no timer, so
+        only the history, the sequence and acknowledgement high-water marks,
+        the counters and the completeness are left to update (in the order
+        :meth:`process` updates them)."""
+        peer = ep.peer
+        orig = ep.is_orig
+        if length:
+            mask = HIST_DATA_PKT if orig else HIST_DATA_PKT << 16
+            if not self.seen & mask:
+                self.seen |= mask
+                self.hist.append("D" if orig else "d")
+        elif ack:
+            mask = HIST_ACK_PKT if orig else HIST_ACK_PKT << 16
+            if not self.seen & mask:
+                self.seen |= mask
+                self.hist.append("A" if orig else "a")
+        if win == 0 and peer.state != CLOSED and ep.state != RESET:
+            ep.w_cnt += 1
+            if ep.w_cnt == ep.w_thr:
+                self.hist.append("W" if orig else "w")
+                ep.w_thr *= 10
+        if not (self.o.did_close and self.r.did_close):
+            self.last_time = t
+        if ack:
+            if peer.state == INACTIVE:
+                peer.start = peer.ack = peer.last = (ack_seq - 1) & _M32
+            else:
+                # peer.rel()'s underflow test and update_ack, inline.
+                last = peer.ack
+                delta = (ack_seq - last) & _M32
+                if delta & 0x80000000:
+                    delta -= 0x100000000
+                wraps = peer.awraps
+                if delta < 0:
+                    if wraps and ack_seq > last:
+                        wraps -= 1
+                elif delta > 0 and ack_seq < last:
+                    wraps += 1
+                if delta > 0 and not (wraps == 0 and (ack_seq - peer.start) & 0x80000000) \
+                        and not (ack_seq == 0 and delta > TOO_LARGE_SEQ_DELTA):
+                    if ack_seq < last:
+                        peer.awraps += 1
+                    peer.ack = ack_seq
+        if ep.state != RESET:
+            seq_end = (seq + length) & _M32
+            last = ep.last
+            delta = (seq_end - last) & _M32
+            if delta and not delta & 0x80000000:
+                if seq_end < last:
+                    ep.swraps += 1
+                ep.last = seq_end
+            elif length > 0:
+                ep.rx_cnt += 1
+                if ep.rx_cnt == ep.rx_thr:
+                    self.hist.append("T" if orig else "t")
+                    ep.rx_thr *= 10
+        if ack:
+            self.complete |= 8 if length else 4
+            if self.syn_time >= 0 and self.first_rtt < 0:
+                self.first_rtt = t - self.syn_time
+        self.npk += 1
+
     def update_state(self, t: int, ep: _End, peer: _End, seq: int, length: int, is_orig: bool,
                      flags: int) -> tuple[bool, bool]:
         syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
@@ -720,6 +903,8 @@ _ATTEMPT_NS = int(TCP_ATTEMPT_DELAY * 1e9)
 _CLOSE_NS = int(TCP_CLOSE_DELAY * 1e9)
 _LINGER_NS = int(TCP_CONNECTION_LINGER * 1e9)
 _SESSION_TIMER_NS = int(TCP_SESSION_TIMER * 1e9)
+_NEVER = 1 << 63
+_TCP_SLICE = 1 << 16
 
 
 def _likely_flip_tcp(sport: int, dport: int, flags: int) -> bool:
@@ -739,37 +924,59 @@ def _tcp_sessions(order: np.ndarray, newflow: np.ndarray, lo_is_src: np.ndarray,
                   inact_ns: int) -> tuple[np.ndarray, list[_Conn]]:
     """Run Zeek's TCP connection tracking over the TCP rows ``order`` (grouped by flow, frame order
     within a flow).  Returns each row's connection index and the connections."""
-    conn_of = np.empty(len(order), dtype=np.int64)
     conns: list[_Conn] = []
+    begins: list[int] = []                          # where in ``order`` each connection begins
     cur: _Conn | None = None
-    tl, fl, sl, al = t[order].tolist(), flags[order].tolist(), seq[order].tolist(), ack[order].tolist()
-    ll, wl, dl = length[order].tolist(), win[order].tolist(), lo_is_src[order].tolist()
-    spl, dpl, nl = sport[order].tolist(), dport[order].tolist(), newflow.tolist()
-    okl = whole[order].tolist()
-    for k in range(len(tl)):
-        tk, f, s = tl[k], fl[k], sl[k]
-        if nl[k]:
-            cur = None
-        elif cur is not None and (cur.expired(tk) or cur.is_reuse(f, s)):
-            cur = None
-        if cur is None:
-            cur = _Conn(len(conns), dl[k], tk, _likely_flip_tcp(spl[k], dpl[k], f), inact_ns)
-            conns.append(cur)
-        conn_of[k] = cur.index
-        if okl[k]:
-            cur.process(dl[k] == cur.orig_is_lo, tk, f, s, al[k], ll[k], wl[k])
-    return conn_of, conns
+    fo = flags[order]
+    # Per packet, bit 1: SYN, FIN or RST (may start a new connection on the tuple, change an
+    # endpoint's state or the timers); bit 2: analysed (a packet whose header was cut short
+    # joins its connection unanalysed).  2 alone takes the short path once its endpoint is past INACTIVE.
+    need = ((fo & (SYN | FIN | RST)) != 0).astype(np.int64) | np.where(whole[order], 2, 0)
+    # The columns go to Python lists a slice at a time: the loop is the same, the lists'
+    # memory is reused from slice to slice instead of growing with the trace.
+    for at in range(0, len(order), _TCP_SLICE):
+        part = order[at:at + _TCP_SLICE]
+        fp = fo[at:at + _TCP_SLICE]
+        rows = zip(t[part].tolist(), fp.tolist(), seq[part].tolist(), ack[part].tolist(), length[part].tolist(),
+                   win[part].tolist(), lo_is_src[part].tolist(), newflow[at:at + _TCP_SLICE].tolist(),
+                   need[at:at + _TCP_SLICE].tolist(), (fp & ACK).tolist())
+        for k, (tk, f, s, a, ln, w, lo, nf, nd, ackf) in enumerate(rows, at):
+            if nf or cur is None:
+                cur = None
+            elif (tk - cur.last_time >= cur.inact or tk >= cur.next_timer) and cur.expired(tk):
+                cur = None
+            elif nd & 1 and cur.is_reuse(f, s):
+                cur = None
+            if cur is None:
+                r = order[k]
+                cur = _Conn(len(conns), lo, tk, _likely_flip_tcp(int(sport[r]), int(dport[r]), f), inact_ns)
+                conns.append(cur)
+                begins.append(k)
+            if nd & 2:
+                is_orig = lo == cur.orig_is_lo
+                ep = cur.o if is_orig else cur.r
+                if nd == 2 and ep.state != INACTIVE:
+                    cur.plain(ep, tk, ackf, s, a, ln, w)
+                else:
+                    cur.process(is_orig, tk, f, s, a, ln, w)
+                    cur.rearm()
+    first = np.zeros(len(order), dtype=np.int64)
+    first[begins] = 1
+    return np.cumsum(first) - 1, conns
 
 
 # ----------------------------------------------------------------- helpers
 
 
-def _group_starts(keys: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort ``rows`` by ``keys`` (then row order); returns the order and where each new key begins."""
+def _group_starts(keys: list[np.ndarray], rows: np.ndarray,
+                  when: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sort ``rows`` by ``keys``, then by ``when`` (default: the row itself, i.e. frame order);
+    returns the order and where each new key begins."""
     if len(rows) == 0:
         return rows, np.zeros(0, dtype=bool)
     cols = [k[rows] for k in keys]
-    order = rows[np.lexsort([rows] + cols[::-1])]
+    tie = rows if when is None else when[rows]
+    order = rows[np.lexsort([tie] + cols[::-1])]
     new = np.zeros(len(order), dtype=bool)
     new[0] = True
     for k in keys:
@@ -833,6 +1040,72 @@ def duration_texts(values: list[float | None]) -> list[str]:
     return [_dur_text(v) for v in values]
 
 
+def _rows(tbl: pa.Table, names: tuple[str, ...], rows: np.ndarray) -> pa.Table:
+    """The columns ``names`` (those ``tbl`` has) of the packets ``rows``."""
+    have = [c for c in names if c in tbl.column_names]
+    if not have:
+        return pa.table({"row": pa.array(rows, pa.int64())})     # keeps the row count
+    return tbl.select(have).take(pa.array(rows, pa.int64()))
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
+    """A per-packet array extended with zeros (False) to one entry per observation."""
+    if len(a) >= size:
+        return a
+    return np.concatenate([a, np.zeros(size - len(a), dtype=a.dtype)])
+
+
+@dataclass
+class _Found:
+    """The sessions found so far, in the order they were made (index = session number before SIDs)."""
+
+    proto: list[int]
+    orig_lo: list[bool]
+    """The initiator is the session's "lo" endpoint (the smaller address id, then port)."""
+    key: list[tuple[int, int, int, int, int]]
+    """(proto, a_lo, p_lo, a_hi, p_hi); ICMP: (proto, a_lo, type, a_hi, identifier)."""
+    history: list[str]
+    state: list[str]
+    rtt: list[float | None]
+    complete: list[int | None]
+    ident: list[int | None]
+
+    def add(self, proto: int, orig_lo: bool, key: tuple[int, int, int, int, int], history: str = "",
+            state: str = "OTH", rtt: float | None = None, complete: int | None = None,
+            ident: int | None = None) -> None:
+        self.proto.append(proto)
+        self.orig_lo.append(orig_lo)
+        self.key.append(key)
+        self.history.append(history)
+        self.state.append(state)
+        self.rtt.append(rtt)
+        self.complete.append(complete)
+        self.ident.append(ident)
+
+    def extend(self, proto: int, orig_lo: list[bool], key: list[tuple[int, int, int, int, int]],
+               history: list[str], state: list[str]) -> None:
+        """Sessions of one protocol with no RTT, completeness or identifier."""
+        k = len(orig_lo)
+        self.proto.extend([proto] * k)
+        self.orig_lo.extend(orig_lo)
+        self.key.extend(key)
+        self.history.extend(history)
+        self.state.extend(state)
+        self.rtt.extend([None] * k)
+        self.complete.extend([None] * k)
+        self.ident.extend([None] * k)
+
+    def __len__(self) -> int:
+        return len(self.proto)
+
+
+# UDP history and conn_state by (roles flipped, the initiator sent, the responder sent, the initiator first).
+_UDP_HISTORY = np.array([("^" if f else "") + (("Dd" if first else "dD") if o and r else "D" if o else "d" if r else "")
+                         for f in (0, 1) for o in (0, 1) for r in (0, 1) for first in (0, 1)], dtype=object)
+_UDP_STATE = np.array(["SF" if o and r else "S0" if o else "SHR" if r else "OTH"
+                       for f in (0, 1) for o in (0, 1) for r in (0, 1) for first in (0, 1)], dtype=object)
+
+
 # ------------------------------------------------------------------- build
 
 
@@ -851,43 +1124,47 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
         local = infer_local(tbl)
     t, _ = _col(tbl, "frame.time_epoch")
     frame, _ = _col(tbl, "frame.number")
+    inner = ends(tbl)
+    tunnelled = inner.tunnelled
 
-    # Which IP header is the outer one.
+    # The outermost IP header: the one a UDP tunnel's own flow and IP fragmentation belong to.
     src4, has4 = _col(tbl, "ip.src")
     dst4, _ = _col(tbl, "ip.dst")
     s6h, s6l, has6 = _v6_words(tbl, "ipv6.src")
     d6h, d6l, _ = _v6_words(tbl, "ipv6.dst")
     ipproto, _ = _col(tbl, "ip.proto")
     nxt6, _ = _col(tbl, "ipv6.nxt")
+    i_src, i_dst = _words(inner.src), _words(inner.dst)
+    # With both families in a frame, the first IPv4 and the first IPv6 header are each the outermost
+    # of their family: the one that is not the innermost header is the frame's outermost (else, three
+    # levels deep, IPv6 is outermost when it carries IPv4 directly).
+    v4s = _v4_words(src4, has4)[1]
+    v4d = _v4_words(dst4, has4)[1]
     use6 = has6 & (~has4 | (nxt6 == 4))
+    both = np.flatnonzero(tunnelled & has4 & has6)
+    if len(both):
+        v4_inner = inner.is_v4[both] & (v4s[both] == i_src[1][both]) & (v4d[both] == i_dst[1][both])
+        v6_inner = ~inner.is_v4[both] & (s6h[both] == i_src[0][both]) & (s6l[both] == i_src[1][both]) & \
+            (d6h[both] == i_dst[0][both]) & (d6l[both] == i_dst[1][both])
+        use6[both] = (use6[both] | v4_inner) & ~v6_inner
     use4 = has4 & ~use6
     _, has_gre = _col(tbl, "gre.proto")
     tunnel6 = use6 & (np.isin(nxt6, (4, 41, 47)) | has4 | has_gre)
-
-    addrs = _Addresses()
     zero = np.zeros(n, dtype=np.uint64)
-    fam = np.where(use4, 4, np.where(use6, 6, 0))
-    pa_src = addrs.add(fam, np.where(use4, zero, s6h), np.where(use4, src4.astype(np.uint64), s6l))
-    pa_dst = addrs.add(fam, np.where(use4, zero, d6h), np.where(use4, dst4.astype(np.uint64), d6l))
-    isrc4, ihas4 = _col(tbl, "inner.ip.src")
-    idst4, _ = _col(tbl, "inner.ip.dst")
-    is6h, is6l, ihas6 = _v6_words(tbl, "inner.ipv6.src")
-    id6h, id6l, _ = _v6_words(tbl, "inner.ipv6.dst")
-    ifam = np.where(ihas4, 4, np.where(ihas6, 6, 0))
-    pa_isrc = addrs.add(ifam, np.where(ihas4, zero, is6h), np.where(ihas4, isrc4.astype(np.uint64), is6l))
-    pa_idst = addrs.add(ifam, np.where(ihas4, zero, id6h), np.where(ihas4, idst4.astype(np.uint64), id6l))
-    ids = addrs.factorize()
-    a_src, a_dst, a_isrc, a_idst = ids[pa_src], ids[pa_dst], ids[pa_isrc], ids[pa_idst]
+    out_src = (np.where(use4, zero, s6h), np.where(use4, v4s, s6l))
+    out_dst = (np.where(use4, zero, d6h), np.where(use4, v4d, d6l))
 
-    # Transport of the outer header.
+    # Transport after the innermost IP header.  On a frame with one IP header
+    # it must follow that header: a transport the decoder found further in
+    # without noting the IP header before it as a tunnel's is not this one's.
+    thl, has_thl = _col(tbl, "tcp.hdr_len")
     tsp, has_tcp = _col(tbl, "tcp.srcport")
     tdp, _ = _col(tbl, "tcp.dstport")
-    thl, has_thl = _col(tbl, "tcp.hdr_len")
     usp, has_udp = _col(tbl, "udp.srcport")
     udp_dp, _ = _col(tbl, "udp.dstport")
     it4, has_icmp = _col(tbl, "icmp.type")
     it6, has_icmp6 = _col(tbl, "icmpv6.type")
-    is_udp = has_udp & ((use4 & (ipproto == 17)) | (use6 & ~tunnel6))
+    is_udp = np.where(tunnelled, inner.proto == 17, has_udp & ((use4 & (ipproto == 17)) | (use6 & ~tunnel6)))
     # Zeek needs the fixed TCP header to make a connection, and the whole header
     # (with options) to analyse the packet: a packet cut inside its options
     # joins its session without being counted in it.
@@ -897,73 +1174,118 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
     tcp_fixed = ~known | (caplen - (poff - thl) >= 20)
     tcp_whole = ~known | (caplen >= poff)
     is_tcp = has_tcp & has_thl & (thl >= 20) & tcp_fixed & \
-        ((use4 & (ipproto == 6)) | (use6 & ~tunnel6 & ~has_udp))
-    is_icmp4 = has_icmp & use4 & (ipproto == 1)
-    is_icmp6 = has_icmp6 & use6 & ~tunnel6 & ~has_udp & ~has_tcp
-    sp = np.where(is_tcp, tsp, np.where(is_udp, usp, 0))
-    dp = np.where(is_tcp, tdp, np.where(is_udp, udp_dp, 0))
+        np.where(tunnelled, inner.proto == 6, (use4 & (ipproto == 6)) | (use6 & ~tunnel6 & ~has_udp))
+    bare = inner.proto == 0
+    is_icmp4 = np.where(tunnelled, has_icmp & bare & inner.is_v4, has_icmp & use4 & (ipproto == 1))
+    is_icmp6 = np.where(tunnelled, has_icmp6 & bare & ~inner.is_v4,
+                        has_icmp6 & use6 & ~tunnel6 & ~has_udp & ~has_tcp)
+    sp = np.where(tunnelled, inner.sport, np.where(is_tcp, tsp, usp))
+    dp = np.where(tunnelled, inner.dport, np.where(is_tcp, tdp, udp_dp))
+    sp = np.where(is_tcp | is_udp, sp, 0)
+    dp = np.where(is_tcp | is_udp, dp, 0)
 
-    # IP bytes of each datagram (a reassembled one counts its whole length).
+    # IP bytes of each datagram (a reassembled one counts its whole length); inside a tunnel, the inner datagram's.
     iplen, _ = _col(tbl, "ip.len")
     plen6, _ = _col(tbl, "ipv6.plen")
     foff, _ = _col(tbl, "ip.frag_offset")
     f6off, has_f6 = _col(tbl, "ipv6.fragment.offset")
-    ipbytes = np.where(use4, iplen + foff * 8, np.where(use6, plen6 + 40 + np.where(has_f6, f6off * 8 - 8, 0), 0))
-    ipbytes = np.maximum(ipbytes, 0)
+    outer_bytes = np.where(use4, iplen + foff * 8,
+                           np.where(use6, plen6 + 40 + np.where(has_f6, f6off * 8 - 8, 0), 0))
+    outer_bytes = np.maximum(outer_bytes, 0)
+    tunnel_len, _ = _col(tbl, "tracedoc.tunnel.len")
+    ipbytes = np.where(tunnelled, tunnel_len, outer_bytes)
+    tlen, _ = _col(tbl, "tcp.len")
+    ulen, has_ulen = _col(tbl, "udp.length")
+    tulen, has_tulen = _col(tbl, "tracedoc.tunnel.udp_len")
+    inner_ulen = np.where(tunnelled, tulen, ulen)
+    has_inner_ulen = np.where(tunnelled, has_tulen, has_ulen)
+    payload = np.where(is_tcp, tlen, np.where(is_udp & has_inner_ulen, np.maximum(inner_ulen - 8, 0), 0))
 
-    # Canonical endpoint order of every packet: "lo" is the smaller (address, port).
+    # Observations: every packet's innermost headers (index = row), then the UDP
+    # carriers of tunnelled packets: a nested tunnel's, then the outermost one's.
+    c_hi, c_lo, has_carrier = _v6_words(tbl, "tracedoc.carrier.src")
+    cd_hi, cd_lo, _ = _v6_words(tbl, "tracedoc.carrier.dst")
+    mid_rows = np.flatnonzero(has_carrier)
+    outer_udp = tunnelled & has_udp & ((use4 & (ipproto == 17)) | (use6 & np.isin(nxt6, (17, *_V6_EXTENSIONS))))
+    out_rows = np.flatnonzero(outer_udp)
+    obs_row = np.concatenate([np.arange(n, dtype=np.int64), mid_rows, out_rows])
+    level = np.concatenate([np.zeros(n, np.int64), np.ones(len(mid_rows), np.int64),
+                            np.full(len(out_rows), 2, np.int64)])
+    m = len(obs_row)
+    o_src, o_dst = i_src, i_dst
+    if m > n:
+        o_src = (np.concatenate([o_src[0], c_hi[mid_rows], out_src[0][out_rows]]),
+                 np.concatenate([o_src[1], c_lo[mid_rows], out_src[1][out_rows]]))
+        o_dst = (np.concatenate([o_dst[0], cd_hi[mid_rows], out_dst[0][out_rows]]),
+                 np.concatenate([o_dst[1], cd_lo[mid_rows], out_dst[1][out_rows]]))
+    csp, _ = _col(tbl, "tracedoc.carrier.srcport")
+    cdp, _ = _col(tbl, "tracedoc.carrier.dstport")
+    clen, _ = _col(tbl, "tracedoc.carrier.len")
+    culen, has_culen = _col(tbl, "tracedoc.carrier.udp_len")
+    sp = np.concatenate([sp, csp[mid_rows], usp[out_rows]])
+    dp = np.concatenate([dp, cdp[mid_rows], udp_dp[out_rows]])
+    ipbytes = np.concatenate([ipbytes, clen[mid_rows], outer_bytes[out_rows]])
+    payload = np.concatenate([payload, np.where(has_culen, np.maximum(culen - 8, 0), 0)[mid_rows],
+                              np.where(has_ulen, np.maximum(ulen - 8, 0), 0)[out_rows]])
+    is_tcp_o = _pad(is_tcp, m)
+    is_udp_o = np.concatenate([is_udp, np.ones(m - n, dtype=bool)]) if m > n else is_udp
+    t_o = t[obs_row] if m > n else t
+    frame_o = frame[obs_row] if m > n else frame
+
+    # ICMP errors, whose quoted addresses join the address ids.
+    is_err = (is_icmp4 & np.isin(it4, list(ICMP_ERRORS_V4))) | (is_icmp6 & np.isin(it6, list(ICMP_ERRORS_V6)))
+    err_rows = np.flatnonzero(is_err)
+    quoted = _rows(tbl, _QUOTED, err_rows)
+    e_src = _ip_words(quoted, "inner.ip.src", "inner.ipv6.src")
+    e_dst = _ip_words(quoted, "inner.ip.dst", "inner.ipv6.dst")
+
+    addrs = _Addresses()
+    p_src = addrs.add(*o_src)
+    p_dst = addrs.add(*o_dst)
+    p_esrc = addrs.add(e_src[0], e_src[1])
+    p_edst = addrs.add(e_dst[0], e_dst[1])
+    ids = addrs.factorize()
+    a_src, a_dst, a_esrc, a_edst = ids[p_src], ids[p_dst], ids[p_esrc], ids[p_edst]
+
+    # Canonical endpoint order of every observation: "lo" is the smaller (address, port).
     lo_is_src = (a_src < a_dst) | ((a_src == a_dst) & (sp <= dp))
     a_lo = np.where(lo_is_src, a_src, a_dst)
     a_hi = np.where(lo_is_src, a_dst, a_src)
     p_lo = np.where(lo_is_src, sp, dp)
     p_hi = np.where(lo_is_src, dp, sp)
 
-    pkt_conn = np.full(n, -1, dtype=np.int64)      # session (before SID numbering) of each packet
-    counted = np.zeros(n, dtype=bool)               # counted in the session's datagrams
-    proto_l: list[int] = []
-    orig_lo_l: list[bool] = []                      # the initiator is the "lo" endpoint
-    key_l: list[tuple[int, int, int, int, int]] = []  # (proto, a_lo, p_lo, a_hi, p_hi)
-    hist_l: list[str] = []
-    state_l: list[str] = []
-    rtt_l: list[float | None] = []
-    complete_l: list[int | None] = []
-    ident_l: list[int | None] = []
+    pkt_conn = np.full(m, -1, dtype=np.int64)      # session (before SID numbering) of each observation
+    counted = np.zeros(m, dtype=bool)               # counted in the session's datagrams
+    found = _Found([], [], [], [], [], [], [], [])
+    proto_code = np.zeros(m, dtype=np.int64)
+    proto_code[is_tcp_o] = _TCP
+    proto_code[is_udp_o] = _UDP
 
-    # -- TCP
+    # -- TCP (innermost observations only: their index is the packet's row)
     tcp_rows = np.flatnonzero(is_tcp)
-    proto_code = np.full(n, 0, dtype=np.int64)
-    proto_code[is_tcp] = _TCP
-    proto_code[is_udp] = _UDP
     order, new = _group_starts([proto_code, a_lo, p_lo, a_hi, p_hi], tcp_rows)
     if len(order):
         flags, _ = _col(tbl, "tcp.flags")
         seq, _ = _col(tbl, "tcp.seq_raw")
         ackn, _ = _col(tbl, "tcp.ack_raw")
-        tlen, _ = _col(tbl, "tcp.len")
         win, has_win = _col(tbl, "tcp.window_size_value")
         win = np.where(has_win, win, 1)
         conn_of, conns = _tcp_sessions(order, new, lo_is_src, t, flags, seq, ackn, tlen, win, sp, dp, tcp_whole,
                                        int(tcp_inactivity_timeout * 1e9))
-        base = len(proto_l)
-        pkt_conn[order] = conn_of + base
+        pkt_conn[order] = conn_of + len(found)
         counted[order] = tcp_whole[order]
         first = order[np.unique(conn_of, return_index=True)[1]]
-        for c, r in zip(conns, first.tolist()):
-            proto_l.append(_TCP)
-            orig_lo_l.append(c.orig_is_lo)
-            key_l.append((_TCP, int(a_lo[r]), int(p_lo[r]), int(a_hi[r]), int(p_hi[r])))
-            hist_l.append("".join(c.hist))
-            state_l.append(c.conn_state())
-            rtt_l.append(c.first_rtt / 1e9 if c.first_rtt >= 0 else None)
-            complete_l.append(c.complete)
-            ident_l.append(None)
+        keys = zip(a_lo[first].tolist(), p_lo[first].tolist(), a_hi[first].tolist(), p_hi[first].tolist())
+        for c, (alo, plo, ahi, phi) in zip(conns, keys):
+            found.add(_TCP, c.orig_is_lo, (_TCP, alo, plo, ahi, phi), "".join(c.hist), c.conn_state(),
+                      c.first_rtt / 1e9 if c.first_rtt >= 0 else None, c.complete)
 
-    # -- UDP
-    udp_rows = np.flatnonzero(is_udp)
-    order, new = _group_starts([proto_code, a_lo, p_lo, a_hi, p_hi], udp_rows)
+    # -- UDP: innermost flows and tunnel carriers alike, in frame order within a flow
+    udp_rows = np.flatnonzero(is_udp_o)
+    order, new = _group_starts([proto_code, a_lo, p_lo, a_hi, p_hi], udp_rows, obs_row)
     if len(order):
         udp_ns = int(udp_timeout * 1e9)
-        starts = _split_idle(order, new, t, udp_ns)
+        starts = _split_idle(order, new, t_o, udp_ns)
         # A datagram to a broadcast or multicast group never makes the group the initiator.
         group = addrs.is_group()
         likely_src = np.isin(sp, list(LIKELY_SERVER_PORTS_UDP))
@@ -971,10 +1293,9 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
         flip_here = likely_src & ~likely_dst & ~group[a_dst]
         dns = np.isin(p_lo[order], list(DNS_PORTS_UDP)) | np.isin(p_hi[order], list(DNS_PORTS_UDP))
         if dns.any():
-            _dns_starts(order, new, starts, dns, t, dp, flip_here, sp, udp_ns)
+            _dns_starts(order, new, starts, dns, t_o, dp, flip_here, sp, udp_ns)
         sess = np.cumsum(starts) - 1
-        base = len(proto_l)
-        pkt_conn[order] = sess + base
+        pkt_conn[order] = sess + len(found)
         counted[order] = True
         first = order[starts]
         flip = flip_here[first]
@@ -988,27 +1309,16 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
         pos = np.arange(len(order))
         np.minimum.at(first_lo, sess[from_lo], pos[from_lo])
         np.minimum.at(first_hi, sess[~from_lo], pos[~from_lo])
-        for i in range(k):
-            r = int(first[i])
-            o_first = first_lo[i] if orig_lo[i] else first_hi[i]
-            r_first = first_hi[i] if orig_lo[i] else first_lo[i]
-            letters = sorted([(o_first, "D"), (r_first, "d")])
-            h = ("^" if flip[i] else "") + "".join(c for p, c in letters if p != big)
-            proto_l.append(_UDP)
-            orig_lo_l.append(bool(orig_lo[i]))
-            key_l.append((_UDP, int(a_lo[r]), int(p_lo[r]), int(a_hi[r]), int(p_hi[r])))
-            hist_l.append(h)
-            state_l.append("SF" if o_first != big and r_first != big else ("S0" if o_first != big else "SHR"))
-            rtt_l.append(None)
-            complete_l.append(None)
-            ident_l.append(None)
+        o_first = np.where(orig_lo, first_lo, first_hi)
+        r_first = np.where(orig_lo, first_hi, first_lo)
+        which = (flip.astype(np.int64) * 8 + (o_first != big) * 4 + (r_first != big) * 2 + (o_first < r_first))
+        udp_keys = list(zip([_UDP] * k, a_lo[first].tolist(), p_lo[first].tolist(), a_hi[first].tolist(),
+                            p_hi[first].tolist()))
+        found.extend(_UDP, orig_lo.tolist(), udp_keys, _UDP_HISTORY[which].tolist(), _UDP_STATE[which].tolist())
 
-    # -- ICMP exchanges (errors are attached below)
+    # -- ICMP exchanges (innermost observations; errors are attached below)
     ident, has_ident = _col(tbl, "icmp.ident")
     itype = np.where(is_icmp4, it4, np.where(is_icmp6, it6, -1))
-    err4 = is_icmp4 & np.isin(it4, list(ICMP_ERRORS_V4))
-    err6 = is_icmp6 & np.isin(it6, list(ICMP_ERRORS_V6))
-    is_err = err4 | err6
     info = (is_icmp4 | is_icmp6) & ~is_err
     # The request type of a query/answer pair names the exchange; the requester is its initiator.
     klass = itype.copy()
@@ -1020,19 +1330,19 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
     echo_id = np.where(info & is_icmp4 & has_ident, ident, 0)
     iproto = np.where(is_icmp4, _ICMP, _ICMP6)
     # Addresses in canonical order regardless of ports (ICMP has none).
-    alo_i = np.minimum(a_src, a_dst)
-    ahi_i = np.maximum(a_src, a_dst)
+    a_src0, a_dst0 = a_src[:n], a_dst[:n]
+    alo_i = np.minimum(a_src0, a_dst0)
+    ahi_i = np.maximum(a_src0, a_dst0)
+    src_is_lo = a_src0 <= a_dst0
     info_rows = np.flatnonzero(info)
     order, new = _group_starts([iproto, alo_i, ahi_i, klass, echo_id], info_rows)
     if len(order):
         starts = _split_idle(order, new, t, int(icmp_timeout * 1e9))
         sess = np.cumsum(starts) - 1
-        base = len(proto_l)
-        pkt_conn[order] = sess + base
+        pkt_conn[order] = sess + len(found)
         counted[order] = True
         k = int(sess[-1]) + 1
         # Initiator: the sender of the first request, else the receiver of the first answer.
-        src_is_lo = a_src <= a_dst
         req_pos = np.full(k, -1, dtype=np.int64)
         rq = is_request[order]
         if rq.any():
@@ -1045,26 +1355,20 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
             rp = int(req_pos[i])
             o_lo = bool(src_is_lo[rp]) if rp >= 0 else (bool(src_is_lo[r]) if klass[r] == itype[r]
                                                         else not bool(src_is_lo[r]))
-            proto_l.append(int(iproto[r]))
-            orig_lo_l.append(o_lo)
-            key_l.append((int(iproto[r]), int(alo_i[r]), int(klass[r]), int(ahi_i[r]), int(echo_id[r])))
-            hist_l.append("")
-            state_l.append("OTH")
-            rtt_l.append(None)
-            complete_l.append(None)
-            ident_l.append(int(echo_id[r]) if has_ident[r] and is_icmp4[r] else None)
+            found.add(int(iproto[r]), o_lo, (int(iproto[r]), int(alo_i[r]), int(klass[r]), int(ahi_i[r]),
+                                             int(echo_id[r])),
+                      ident=int(echo_id[r]) if has_ident[r] and is_icmp4[r] else None)
 
     # -- fragments without a transport header join the datagram they belong to
-    _attach_fragments(tbl, pkt_conn, use4, use6, a_src, a_dst, ipproto, t)
+    _attach_fragments(tbl, pkt_conn, use4, use6, out_src, out_dst, ipproto)
 
     # -- ICMP errors join the session whose packet they quote
-    sess_start = _first_time(pkt_conn, counted, t, len(proto_l))
-    icmp_err_count = np.zeros(len(proto_l), dtype=np.int64)
-    icmp_err_first = np.full(len(proto_l), -1, dtype=np.int64)
-    err_rows = np.flatnonzero(is_err)
-    attached = np.zeros(n, dtype=bool)
+    sess_start = _first_time(pkt_conn, counted, t_o, len(found))
+    icmp_err_count = np.zeros(len(found), dtype=np.int64)
+    icmp_err_first = np.full(len(found), -1, dtype=np.int64)
+    attached = np.zeros(m, dtype=bool)
     if len(err_rows):
-        extra = _attach_errors(tbl, err_rows, pkt_conn, key_l, sess_start, t, a_isrc, a_idst, icmp_err_count,
+        extra = _attach_errors(quoted, err_rows, pkt_conn, found.key, sess_start, t, a_esrc, a_edst, icmp_err_count,
                                icmp_err_first, frame)
         # Errors quoting nothing in the trace: an ICMP session per (hosts, type) as Zeek has.
         attached[err_rows[~extra]] = True
@@ -1073,25 +1377,43 @@ def build_sessions(tbl: pa.Table, local: LocalSide | None = None, udp_timeout: f
         if len(order):
             starts = _split_idle(order, new, t, int(icmp_timeout * 1e9))
             sess = np.cumsum(starts) - 1
-            base = len(proto_l)
-            pkt_conn[order] = sess + base
+            pkt_conn[order] = sess + len(found)
             counted[order] = True
             for r in order[starts].tolist():
-                proto_l.append(int(iproto[r]))
-                orig_lo_l.append(bool(a_src[r] <= a_dst[r]))
-                key_l.append((int(iproto[r]), int(alo_i[r]), int(itype[r]), int(ahi_i[r]), 0))
-                hist_l.append("")
-                state_l.append("OTH")
-                rtt_l.append(None)
-                complete_l.append(None)
-                ident_l.append(None)
-            icmp_err_count = np.concatenate([icmp_err_count, np.zeros(len(proto_l) - len(icmp_err_count), np.int64)])
-            icmp_err_first = np.concatenate([icmp_err_first, np.full(len(proto_l) - len(icmp_err_first), -1,
-                                                                     np.int64)])
+                found.add(int(iproto[r]), bool(src_is_lo[r]), (int(iproto[r]), int(alo_i[r]), int(itype[r]),
+                                                                int(ahi_i[r]), 0))
+            grown = len(found) - len(icmp_err_count)
+            icmp_err_count = np.concatenate([icmp_err_count, np.zeros(grown, np.int64)])
+            icmp_err_first = np.concatenate([icmp_err_first, np.full(grown, -1, np.int64)])
 
-    return _assemble(tbl, local, t, frame, pkt_conn, counted, lo_is_src, ipbytes, addrs, a_lo, a_hi, proto_l,
-                     orig_lo_l, key_l, hist_l, state_l, rtt_l, complete_l, ident_l, icmp_err_count,
-                     icmp_err_first, is_tcp, is_udp, attached)
+    obs = _Observations(obs_row, level, n, t_o, frame_o, pkt_conn, counted, lo_is_src, ipbytes, payload, is_tcp_o,
+                        attached, tunnelled)
+    return _assemble(tbl, local, obs, addrs, found, icmp_err_count, icmp_err_first)
+
+
+@dataclass
+class _Observations:
+    """Per observation (innermost headers of each packet, then tunnel carriers): what :func:`_assemble` sums."""
+
+    row: np.ndarray
+    """The packet (row of the input table) of each observation."""
+    level: np.ndarray
+    """0 innermost, 1 a nested tunnel's UDP carrier, 2 the outermost UDP carrier."""
+    n: int
+    """Packets in the input table (observations 0..n-1 are their innermost headers)."""
+    t: np.ndarray
+    frame: np.ndarray
+    conn: np.ndarray
+    """Session (before SID numbering) of each observation, -1 none."""
+    counted: np.ndarray
+    lo_is_src: np.ndarray
+    ipbytes: np.ndarray
+    payload: np.ndarray
+    is_tcp: np.ndarray
+    attached: np.ndarray
+    """ICMP errors attached to the session they quote (carry its SID, not counted in it)."""
+    tunnelled: np.ndarray
+    """Per packet: it has more than one IP header."""
 
 
 def _first_time(pkt_conn: np.ndarray, counted: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
@@ -1103,8 +1425,10 @@ def _first_time(pkt_conn: np.ndarray, counted: np.ndarray, t: np.ndarray, k: int
 
 
 def _attach_fragments(tbl: pa.Table, pkt_conn: np.ndarray, use4: np.ndarray, use6: np.ndarray,
-                      a_src: np.ndarray, a_dst: np.ndarray, ipproto: np.ndarray, t: np.ndarray) -> None:
-    """Give the fragments of a datagram the session of the fragment that completed it."""
+                      src: tuple[np.ndarray, np.ndarray], dst: tuple[np.ndarray, np.ndarray],
+                      ipproto: np.ndarray) -> None:
+    """Give the fragments of a datagram the session of the fragment that completed it
+    (fragments of the outermost IP header, grouped by its addresses, identification and protocol)."""
     ipid, _ = _col(tbl, "ip.id")
     foff, _ = _col(tbl, "ip.frag_offset")
     mf, _ = _col(tbl, "ip.flags.mf", bool)
@@ -1117,43 +1441,46 @@ def _attach_fragments(tbl: pa.Table, pkt_conn: np.ndarray, use4: np.ndarray, use
     fid = np.where(use4, ipid, f6id)
     fam = np.where(use4, 4, 6)
     rows = np.flatnonzero(frag)
-    order, new = _group_starts([fam, a_src, a_dst, fid, np.where(use4, ipproto, 0)], rows)
+    order, new = _group_starts([fam, src[0], src[1], dst[0], dst[1], fid, np.where(use4, ipproto, 0)], rows)
     grp = np.cumsum(new) - 1
     k = int(grp[-1]) + 1
     owner = np.full(k, -1, dtype=np.int64)
-    has = pkt_conn[order] >= 0
+    conn = pkt_conn[order]
+    has = conn >= 0
     if has.any():
-        owner[grp[has]] = pkt_conn[order][has]
+        owner[grp[has]] = conn[has]
     mine = owner[grp]
-    todo = (pkt_conn[order] < 0) & (mine >= 0)
+    todo = (conn < 0) & (mine >= 0)
     pkt_conn[order[todo]] = mine[todo]
 
 
-def _attach_errors(tbl: pa.Table, err_rows: np.ndarray, pkt_conn: np.ndarray,
+def _attach_errors(quoted: pa.Table, err_rows: np.ndarray, pkt_conn: np.ndarray,
                    key_l: list[tuple[int, int, int, int, int]], sess_start: np.ndarray, t: np.ndarray,
-                   a_isrc: np.ndarray, a_idst: np.ndarray, counts: np.ndarray, first: np.ndarray,
+                   a_esrc: np.ndarray, a_edst: np.ndarray, counts: np.ndarray, first: np.ndarray,
                    frame: np.ndarray) -> np.ndarray:
-    """Attach each ICMP error to the TCP/UDP session it quotes; returns which errors found none."""
-    iproto4, ih4 = _col(tbl, "inner.ip.proto")
-    inxt6, _ = _col(tbl, "inner.ipv6.nxt")
-    its, ihas_t = _col(tbl, "inner.tcp.srcport")
-    itd, _ = _col(tbl, "inner.tcp.dstport")
-    ius, ihas_u = _col(tbl, "inner.udp.srcport")
-    iud, _ = _col(tbl, "inner.udp.dstport")
+    """Attach each ICMP error to the TCP/UDP session it quotes; returns which errors found none.
+    ``quoted`` holds the errors' ``inner.*`` columns, ``a_esrc``/``a_edst`` the quoted addresses' ids."""
+    sub = quoted
+    iproto4, ih4 = _col(sub, "inner.ip.proto")
+    inxt6, _ = _col(sub, "inner.ipv6.nxt")
+    its, ihas_t = _col(sub, "inner.tcp.srcport")
+    itd, _ = _col(sub, "inner.tcp.dstport")
+    ius, ihas_u = _col(sub, "inner.udp.srcport")
+    iud, _ = _col(sub, "inner.udp.dstport")
     by_key: dict[tuple[int, int, int, int, int], list[int]] = {}
     for i, key in enumerate(key_l):
         if key[0] in (_TCP, _UDP):
             by_key.setdefault(key, []).append(i)
     lone = np.ones(len(err_rows), dtype=bool)
     for j, r in enumerate(err_rows.tolist()):
-        p = int(iproto4[r]) if ih4[r] else int(inxt6[r])
-        if p == 6 and ihas_t[r]:
-            proto, s, d = _TCP, int(its[r]), int(itd[r])
-        elif p == 17 and ihas_u[r]:
-            proto, s, d = _UDP, int(ius[r]), int(iud[r])
+        p = int(iproto4[j]) if ih4[j] else int(inxt6[j])
+        if p == 6 and ihas_t[j]:
+            proto, s, d = _TCP, int(its[j]), int(itd[j])
+        elif p == 17 and ihas_u[j]:
+            proto, s, d = _UDP, int(ius[j]), int(iud[j])
         else:
             continue
-        a, b = int(a_isrc[r]), int(a_idst[r])
+        a, b = int(a_esrc[j]), int(a_edst[j])
         key = (proto, a, s, b, d) if (a, s) <= (b, d) else (proto, b, d, a, s)
         cands = by_key.get(key)
         if not cands:
@@ -1171,45 +1498,80 @@ def _attach_errors(tbl: pa.Table, err_rows: np.ndarray, pkt_conn: np.ndarray,
     return lone
 
 
-def _assemble(tbl: pa.Table, local: LocalSide | None, t: np.ndarray, frame: np.ndarray, pkt_conn: np.ndarray,
-              counted: np.ndarray, lo_is_src: np.ndarray, ipbytes: np.ndarray, addrs: _Addresses,
-              a_lo: np.ndarray, a_hi: np.ndarray, proto_l: list[int], orig_lo_l: list[bool],
-              key_l: list[tuple[int, int, int, int, int]], hist_l: list[str], state_l: list[str],
-              rtt_l: list[float | None], complete_l: list[int | None], ident_l: list[int | None],
-              err_count: np.ndarray, err_first: np.ndarray, is_tcp: np.ndarray, is_udp: np.ndarray,
-              attached: np.ndarray) -> Sessions:
-    n = tbl.num_rows
-    k = len(proto_l)
-    # SIDs in order of each session's first packet.
-    first_row = np.full(k, n, dtype=np.int64)
-    inside = pkt_conn >= 0
-    rows = np.arange(n, dtype=np.int64)
-    if k:
-        first_of = inside & ~attached
-        np.minimum.at(first_row, pkt_conn[first_of], rows[first_of])
-    rank = np.argsort(first_row, kind="stable")
-    sid_of = np.empty(k, dtype=np.int64)
-    sid_of[rank] = np.arange(1, k + 1)
-    sid = np.zeros(n, dtype=np.int64)
-    sid[inside] = sid_of[pkt_conn[inside]]
+def _tunnels(obs: _Observations,
+             k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per packet: its innermost session, the carrier and outer carrier of that session in this
+    packet (session numbers, -1 none); per session: tunnelled; and (child, parent) session pairs."""
+    n = obs.n
+    conn = obs.conn
+    c0 = conn[:n]
+    mid = np.full(n, -1, dtype=np.int64)
+    out = np.full(n, -1, dtype=np.int64)
+    sel = obs.level == 1
+    mid[obs.row[sel]] = conn[sel]
+    sel = obs.level == 2
+    out[obs.row[sel]] = conn[sel]
+    near = np.where(mid >= 0, mid, out)            # the carrier nearest the innermost headers
+    innermost = np.where(c0 >= 0, c0, near)
+    carrier = np.where(c0 >= 0, near, np.where(mid >= 0, out, -1))
+    outer = np.where((c0 >= 0) & (mid >= 0), out, -1)
+    # Child -> parent pairs, from the packets counted in the child.
+    live = obs.counted[:n] & (c0 >= 0)
+    child = np.concatenate([c0[live & (near >= 0)], mid[(mid >= 0) & (out >= 0)]])
+    parent = np.concatenate([near[live & (near >= 0)], out[(mid >= 0) & (out >= 0)]])
+    tun = np.zeros(k, dtype=bool)
+    tun[c0[live & obs.tunnelled]] = True
+    tun[mid[mid >= 0]] = True
+    return innermost, carrier, outer, tun, child, parent
 
-    orig_lo = np.asarray(orig_lo_l, dtype=bool)
-    keys = np.asarray(key_l, dtype=np.int64).reshape(k, 5)
-    # Who sent each counted packet: the initiator or the responder.
+
+def _parent_lists(child: np.ndarray, parent_sid: np.ndarray, k: int) -> pa.Array:
+    """Per session (by session number), the distinct SIDs of its parents, ascending."""
+    offsets = np.zeros(k + 1, dtype=np.int64)
+    values = np.zeros(0, dtype=np.int64)
+    if len(child):
+        pairs = np.unique(np.stack([child, parent_sid], axis=1), axis=0)
+        np.add.at(offsets, pairs[:, 0] + 1, 1)
+        values = pairs[:, 1]
+    return pa.ListArray.from_arrays(pa.array(np.cumsum(offsets), pa.int32()), pa.array(values, pa.int64()))
+
+
+def _assemble(tbl: pa.Table, local: LocalSide | None, obs: _Observations, addrs: _Addresses, found: _Found,
+              err_count: np.ndarray, err_first: np.ndarray) -> Sessions:
+    n = obs.n
+    k = len(found)
+    pkt_conn, counted, lo_is_src, t, frame = obs.conn, obs.counted, obs.lo_is_src, obs.t, obs.frame
+    # SIDs in order of each session's first packet (of two sessions starting in one packet, the carrier first).
+    first_key = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    inside = pkt_conn >= 0
+    if k:
+        first_of = inside & ~obs.attached
+        np.minimum.at(first_key, pkt_conn[first_of], obs.row[first_of] * 3 + (2 - obs.level[first_of]))
+    rank = np.argsort(first_key, kind="stable")
+    sid_of = np.empty(k + 1, dtype=np.int64)
+    sid_of[rank] = np.arange(1, k + 1)
+    sid_of[k] = 0                                   # session number -1 -> SID 0
+    innermost, carrier, outer, tunnelled, child, parent = _tunnels(obs, k)
+    sid = sid_of[innermost]
+    parents = _parent_lists(child, sid_of[parent], k)
+
+    orig_lo = np.asarray(found.orig_lo, dtype=bool)
+    keys = np.asarray(found.key, dtype=np.int64).reshape(k, 5)
+    # Who sent each counted observation: the initiator or the responder.
     m = counted & inside
     c = pkt_conn[m]
     from_orig = lo_is_src[m] == orig_lo[c]
-    pk_o = np.bincount(c[from_orig], minlength=k)
-    pk_r = np.bincount(c[~from_orig], minlength=k)
-    by_o = np.bincount(c[from_orig], weights=ipbytes[m][from_orig], minlength=k).astype(np.int64)
-    by_r = np.bincount(c[~from_orig], weights=ipbytes[m][~from_orig], minlength=k).astype(np.int64)
-    tlen, _ = _col(tbl, "tcp.len")
-    ulen, has_ulen = _col(tbl, "udp.length")
-    payload = np.where(is_tcp, tlen, np.where(is_udp & has_ulen, np.maximum(ulen - 8, 0), 0))[m]
-    pl_o = np.bincount(c[from_orig], weights=payload[from_orig], minlength=k).astype(np.int64)
-    pl_r = np.bincount(c[~from_orig], weights=payload[~from_orig], minlength=k).astype(np.int64)
-    # Times and frames span every packet of the session except attached ICMP errors.
-    member = inside & ~attached
+    c_o, c_r = c[from_orig], c[~from_orig]
+    pk_o = np.bincount(c_o, minlength=k)
+    pk_r = np.bincount(c_r, minlength=k)
+    by = obs.ipbytes[m]
+    by_o = np.bincount(c_o, weights=by[from_orig], minlength=k).astype(np.int64)
+    by_r = np.bincount(c_r, weights=by[~from_orig], minlength=k).astype(np.int64)
+    payload = obs.payload[m]
+    pl_o = np.bincount(c_o, weights=payload[from_orig], minlength=k).astype(np.int64)
+    pl_r = np.bincount(c_r, weights=payload[~from_orig], minlength=k).astype(np.int64)
+    # Times and frames span every observation of the session except attached ICMP errors.
+    member = inside & ~obs.attached
     cm = pkt_conn[member]
     start = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
     end = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
@@ -1244,30 +1606,17 @@ def _assemble(tbl: pa.Table, local: LocalSide | None, t: np.ndarray, frame: np.n
     pl_out = np.where(local_is_resp, pl_r, pl_o)
 
     elapsed = (end - start) / 1e9
-    server, network, client, rtt_used = _times(tbl, pkt_conn, counted, lo_is_src, orig_lo, t, is_tcp, k, rtt_l,
-                                               elapsed)
+    server, network, client, rtt_used = _times(obs, orig_lo, k, found.rtt, elapsed)
     # Times are sums of nanosecond differences: keep them to the nanosecond.
     server, network, client = np.round(server, 9), np.round(network, 9), np.round(client, 9)
 
-    opts = _tcp_options(tbl, pkt_conn, counted, lo_is_src, orig_lo, is_tcp, k)
-    retrans, dupack = _analysis_counts(tbl, pkt_conn, counted, is_tcp, k)
-
-    def svc(ports: np.ndarray, protos: np.ndarray, klass: np.ndarray) -> list[str | None]:
-        out: list[str | None] = []
-        for p, pr, kl in zip(ports.tolist(), protos.tolist(), klass.tolist()):
-            if pr == _TCP:
-                out.append(TCP_SERVICES.get(p, str(p)))
-            elif pr == _UDP:
-                out.append(UDP_SERVICES.get(p, str(p)))
-            else:
-                out.append(None)
-        return out
+    opts = _tcp_options(tbl, obs, orig_lo, k)
+    retrans, dupack = _analysis_counts(tbl, obs, k)
 
     protos = keys[:, 0]
-    icmp_name = [(ICMP_TYPES if pr == _ICMP else ICMPV6_TYPES).get(int(kl), f"type {kl}")
-                 if pr in (_ICMP, _ICMP6) else None for pr, kl in zip(protos.tolist(), keys[:, 2].tolist())]
-    loc_svc = svc(loc_port, protos, keys[:, 2])
-    rmt_svc = [s if s is not None else icmp_name[i] for i, s in enumerate(svc(rmt_port, protos, keys[:, 2]))]
+    loc_svc = _service_names(np.where(has_ports, protos, 0), loc_port)
+    # ICMP has no ports: the remote "service" names the exchange by its message type.
+    rmt_svc = _service_names(protos, np.where(has_ports, rmt_port, keys[:, 2]))
     port_mask = ~has_ports
     total_pk = pk_o + pk_r
     avg = np.where(total_pk > 0, (by_o + by_r) / np.maximum(total_pk, 1), 0.0)
@@ -1279,7 +1628,7 @@ def _assemble(tbl: pa.Table, local: LocalSide | None, t: np.ndarray, frame: np.n
             initiator.append("remote" if rl and not ol else "local")
 
     cols: dict[str, pa.Array] = {
-        "sid": pa.array(sid_of, pa.int64()),
+        "sid": pa.array(sid_of[:k], pa.int64()),
         "proto": pa.array([_PROTO_NAMES[p] for p in protos.tolist()], pa.string()),
         "start": pa.array(start, pa.int64()),
         "end": pa.array(end, pa.int64()),
@@ -1305,38 +1654,56 @@ def _assemble(tbl: pa.Table, local: LocalSide | None, t: np.ndarray, frame: np.n
         "payload_in": pa.array(pl_in, pa.int64()),
         "payload_out": pa.array(pl_out, pa.int64()),
         "avg_datagram": pa.array(np.round(avg, 2), pa.float64()),
-        "conn_state": pa.array(state_l, pa.string()),
-        "history": pa.array(hist_l, pa.string()),
-        "completeness": pa.array(complete_l, pa.int64()),
-        "handshake_rtt": pa.array(rtt_used, pa.float64()),
+        "conn_state": pa.array(found.state, pa.string()),
+        "history": pa.array(found.history, pa.string()),
+        "completeness": pa.array(found.complete, pa.int64()),
+        "handshake_rtt": rtt_used,
         **opts,
         "retransmissions": retrans,
         "duplicate_acks": dupack,
-        "icmp_ident": pa.array(ident_l, pa.int64()),
+        "icmp_ident": pa.array(found.ident, pa.int64()),
         "icmp_errors": pa.array(err_count[:k], pa.int64()),
         "first_icmp_error": pa.array(err_first[:k], pa.int64(), mask=err_first[:k] < 0),
+        "tunnelled": pa.array(tunnelled, pa.bool_()),
+        "tunnel_parents": parents,
         "first_frame": pa.array(ffirst, pa.int64()),
         "last_frame": pa.array(flast, pa.int64()),
     }
     table = pa.table({name: cols[name] for name in COLUMNS}).take(pa.array(rank))
-    return Sessions(table, sid, local)
+    return Sessions(table, sid, local, sid_of[carrier], sid_of[outer])
 
 
-def _times(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, lo_is_src: np.ndarray, orig_lo: np.ndarray,
-           t: np.ndarray, is_tcp: np.ndarray, k: int, rtt_l: list[float | None],
-           elapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None]]:
+def _service_names(protos: np.ndarray, ports: np.ndarray) -> list[str | None]:
+    """Service name of each session's port (TCP, UDP), or its ICMP message type's name; each
+    distinct (protocol, port) looked up once."""
+    keys, inv = np.unique(protos * 65536 + ports, return_inverse=True)
+    names: list[str | None] = []
+    for pr, p in zip((keys // 65536).tolist(), (keys % 65536).tolist()):
+        if pr == _TCP:
+            names.append(TCP_SERVICES.get(p, str(p)))
+        elif pr == _UDP:
+            names.append(UDP_SERVICES.get(p, str(p)))
+        elif pr in (_ICMP, _ICMP6):
+            names.append((ICMP_TYPES if pr == _ICMP else ICMPV6_TYPES).get(p, f"type {p}"))
+        else:
+            names.append(None)
+    return np.asarray(names + [None], dtype=object)[inv.reshape(-1)].tolist() if len(keys) else []
+
+
+def _times(obs: _Observations, orig_lo: np.ndarray, k: int, rtt_l: list[float | None],
+           elapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
     """Server, network and client time of each session (see the module docstring)."""
-    tlen, _ = _col(tbl, "tcp.len")
-    carries = counted & (pkt_conn >= 0) & (~is_tcp | (tlen > 0))
+    pkt_conn, t = obs.conn, obs.t
+    carries = obs.counted & (pkt_conn >= 0) & (~obs.is_tcp | (obs.payload > 0))
     rows = np.flatnonzero(carries)
     server = np.zeros(k)
     network = np.zeros(k)
     hs = np.array([r if r is not None else np.nan for r in rtt_l], dtype=float) if k else np.zeros(0)
     if len(rows):
         c = pkt_conn[rows]
-        order = rows[np.lexsort((rows, c))]
+        order = rows[np.lexsort((obs.row[rows], c))]
         c = pkt_conn[order]
-        client = lo_is_src[order] == orig_lo[c]
+        client = obs.lo_is_src[order] == orig_lo[c]
         tt = t[order]
         new_run = np.ones(len(order), dtype=bool)
         new_run[1:] = (c[1:] != c[:-1]) | (client[1:] != client[:-1])
@@ -1365,34 +1732,35 @@ def _times(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, lo_is_src: 
         np.add.at(server, run_c[is_resp], w - share)
     network += np.where(np.isnan(hs), 0.0, hs)
     client_t = np.maximum(elapsed - server - network, 0.0)
-    return server, network, client_t, [None if np.isnan(v) else float(v) for v in hs]
+    return server, network, client_t, pa.array(hs, pa.float64(), mask=np.isnan(hs))
 
 
-def _tcp_options(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, lo_is_src: np.ndarray,
-                 orig_lo: np.ndarray, is_tcp: np.ndarray, k: int) -> dict[str, pa.Array]:
+def _tcp_options(tbl: pa.Table, obs: _Observations, orig_lo: np.ndarray, k: int) -> dict[str, pa.Array]:
     """The MSS, window scale and SACK-permitted each side offered on its first SYN, and what was agreed."""
+    n = obs.n
+    pkt_conn = obs.conn[:n]
     flags, _ = _col(tbl, "tcp.flags")
-    mss, has_mss = _col(tbl, "tcp.options.mss_val")
-    ws, has_ws = _col(tbl, "tcp.options.wscale.shift")
-    _, has_sack = _col(tbl, "tcp.options.sack_perm")
-    syn = counted & is_tcp & (pkt_conn >= 0) & ((flags & SYN) != 0)
+    syn = obs.counted[:n] & obs.is_tcp[:n] & (pkt_conn >= 0) & ((flags & SYN) != 0)
     out_mss = [np.full(k, -1, dtype=np.int64), np.full(k, -1, dtype=np.int64)]
     out_ws = [np.full(k, -1, dtype=np.int64), np.full(k, -1, dtype=np.int64)]
     out_sack = [np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)]
     seen = [np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)]
     rows = np.flatnonzero(syn)
     if len(rows):
+        sub = _rows(tbl, ("tcp.options.mss_val", "tcp.options.wscale.shift", "tcp.options.sack_perm"), rows)
+        mss, has_mss = _col(sub, "tcp.options.mss_val")
+        ws, has_ws = _col(sub, "tcp.options.wscale.shift")
+        _, has_sack = _col(sub, "tcp.options.sack_perm")
         c = pkt_conn[rows]
-        side = (lo_is_src[rows] != orig_lo[c]).astype(np.int64)   # 0 initiator, 1 responder
+        side = (obs.lo_is_src[rows] != orig_lo[c]).astype(np.int64)   # 0 initiator, 1 responder
         uniq, idx = np.unique(c * 2 + side, return_index=True)
-        r = rows[idx]
         cc, ss = uniq // 2, uniq % 2
         for s in (0, 1):
-            m = ss == s
-            seen[s][cc[m]] = True
-            out_mss[s][cc[m]] = np.where(has_mss[r[m]], mss[r[m]], -1)
-            out_ws[s][cc[m]] = np.where(has_ws[r[m]], ws[r[m]], -1)
-            out_sack[s][cc[m]] = has_sack[r[m]]
+            sel = idx[ss == s]
+            seen[s][cc[ss == s]] = True
+            out_mss[s][cc[ss == s]] = np.where(has_mss[sel], mss[sel], -1)
+            out_ws[s][cc[ss == s]] = np.where(has_ws[sel], ws[sel], -1)
+            out_sack[s][cc[ss == s]] = has_sack[sel]
 
     def opt(a: np.ndarray) -> pa.Array:
         return pa.array(a, pa.int64(), mask=a < 0)
@@ -1415,10 +1783,11 @@ def _tcp_options(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, lo_is
     }
 
 
-def _analysis_counts(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, is_tcp: np.ndarray,
-                     k: int) -> tuple[pa.Array, pa.Array]:
+def _analysis_counts(tbl: pa.Table, obs: _Observations, k: int) -> tuple[pa.Array, pa.Array]:
     """Retransmissions and duplicate ACKs per TCP session, from the tcp.analysis.* columns (null if absent)."""
-    m = counted & is_tcp & (pkt_conn >= 0)
+    n = obs.n
+    pkt_conn = obs.conn[:n]
+    m = obs.counted[:n] & obs.is_tcp[:n] & (pkt_conn >= 0)
     tcp_sess = np.zeros(k, dtype=bool)
     tcp_sess[pkt_conn[m]] = True
 
@@ -1426,7 +1795,7 @@ def _analysis_counts(tbl: pa.Table, pkt_conn: np.ndarray, counted: np.ndarray, i
         present = [nm for nm in names if nm in tbl.column_names]
         if not present:
             return pa.nulls(k, pa.int64())
-        hit = np.zeros(tbl.num_rows, dtype=bool)
+        hit = np.zeros(n, dtype=bool)
         for nm in present:
             v, valid = _col(tbl, nm, bool)
             hit |= valid & v

@@ -4,6 +4,11 @@
 selected packets only (so ``-Y "tcp.port == 21"`` summarises the FTP control
 connections from their own packets); the local side is still inferred from
 every packet of the trace, as the Packet Summary does.
+
+Connections inside tunnels are sessions of their own, next to the UDP flow
+of a tunnel that runs over UDP (VXLAN, Geneve, GTP-U, Teredo ...); JSON and
+CSV name each one's carriers in ``tunnel_parents`` (CSV: SIDs separated by
+spaces).
 """
 
 from __future__ import annotations
@@ -86,6 +91,15 @@ def _with_seconds(rows: pa.Table) -> pa.Table:
     return rows
 
 
+def _flat_lists(rows: pa.Table) -> pa.Table:
+    """List columns (``tunnel_parents``) as space-separated text, for CSV."""
+    for i, f in enumerate(rows.schema):
+        if pa.types.is_list(f.type):
+            text = [" ".join(str(v) for v in x or []) for x in rows[f.name].to_pylist()]
+            rows = rows.set_column(i, f.name, pa.array(text, pa.string()))
+    return rows
+
+
 def render_sessions(result: Sessions, fmt: str, limit: int | None = None) -> None:
     rows = result.table
     if limit is not None:
@@ -98,7 +112,8 @@ def render_sessions(result: Sessions, fmt: str, limit: int | None = None) -> Non
         import pyarrow.csv as pacsv
 
         sys.stdout.flush()
-        pacsv.write_csv(_with_seconds(rows), sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(_flat_lists(_with_seconds(rows)), sys.stdout.buffer,
+                        pacsv.WriteOptions(quoting_style="needed"))
         sys.stdout.buffer.flush()
         return
     _print_table(rows, result)
