@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +29,7 @@ def console(stderr: bool = False):  # type: ignore[no-untyped-def]
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t", 127: "\\x7f"}
 
 
-def write_table(heads: list[str], rows: list[list[str | None]], right: set[str] | frozenset[str] = frozenset(),
+def write_table(heads: list[str], rows: Sequence[Sequence[object]], right: set[str] | frozenset[str] = frozenset(),
                 out=None) -> None:  # type: ignore[no-untyped-def]
     """Rows as aligned text columns, two spaces apart, header first.
 

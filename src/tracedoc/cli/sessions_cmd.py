@@ -134,22 +134,14 @@ def render_links(links: pa.Table, fmt: str, limit: int | None = None) -> None:
         pacsv.write_csv(links, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
         sys.stdout.buffer.flush()
         return
-    from rich.table import Table
+    from tracedoc.cli.render import console, table_rows, write_table
 
-    from tracedoc.cli.render import cells, console
-
-    con = console()
-    con.print(f"[bold]FTP data connections[/bold]  {links.num_rows:,} announced")
-    t = Table(box=None, pad_edge=False, header_style="bold")
+    console().print(f"[bold]FTP data connections[/bold]  {links.num_rows:,} announced")
     heads = {"control_sid": "Control SID", "method": "Method", "command_frame": "Command", "announce_frame":
              "Announced", "reply_frame": "Reply", "reply_code": "Code", "data_ip": "Data IP", "data_port":
              "Data Port", "connector_ip": "Connects From", "data_sid": "Data SID", "syn_frame": "SYN",
              "syns": "SYNs", "synack_frame": "SYN-ACK", "status": "Status"}
-    for c in links.column_names:
-        t.add_column(heads.get(c, c), no_wrap=True)
-    for r in links.to_pylist():
-        t.add_row(*cells(r.values()))
-    con.print(t)
+    write_table([heads.get(c, c) for c in links.column_names], table_rows(links))
 
 
 def _texts(rows: pa.Table) -> list[list[str]]:
@@ -181,19 +173,9 @@ def _texts(rows: pa.Table) -> list[list[str]]:
 
 
 def _print_table(rows: pa.Table, result: Sessions) -> None:
-    from rich.table import Table
+    from tracedoc.cli.render import console, local_zone, write_table
 
-    from tracedoc.cli.render import PAGE, cells, console, local_zone
-
-    con = console()
     side = result.local.describe() if result.local is not None else "local side: unknown"
-    con.print(f"[bold]Session Summary[/bold]  {result.table.num_rows:,} sessions  {side}  "
-              f"times: {local_zone()}")
-    texts = _texts(rows)
-    for start in range(0, max(len(texts), 1), PAGE):
-        t = Table(box=None, show_header=(start == 0), pad_edge=False, header_style="bold")
-        for c in TABLE_COLUMNS:
-            t.add_column(c, justify="right" if c in _RIGHT else "left", no_wrap=True)
-        for r in texts[start:start + PAGE]:
-            t.add_row(*cells(r))
-        con.print(t)
+    console().print(f"[bold]Session Summary[/bold]  {result.table.num_rows:,} sessions  {side}  "
+                    f"times: {local_zone()}")
+    write_table(TABLE_COLUMNS, _texts(rows), _RIGHT)
