@@ -67,7 +67,6 @@ def _fixed(tbl: pa.Table, name: str, width: int = 0) -> tuple[np.ndarray, np.nda
 
 def ends(tbl: pa.Table) -> Ends:
     """The conversation ends of every packet of ``tbl``."""
-    n = tbl.num_rows
     s4, has4 = _fixed(tbl, "ip.src")
     d4, _ = _fixed(tbl, "ip.dst")
     s6, has6 = _fixed(tbl, "ipv6.src", 16)

@@ -94,7 +94,6 @@ def ftp_data_links(tbl: pa.Table, sid: np.ndarray) -> pa.Table:
     frame = _np(tbl, "frame.number").astype(np.int64)
     src = _addr(tbl, "ip.src", "ipv6.src")
     dst = _addr(tbl, "ip.dst", "ipv6.dst")
-    sport = _np(tbl, "tcp.srcport").astype(np.int64)
     dport = _np(tbl, "tcp.dstport").astype(np.int64)
     flags = _np(tbl, "tcp.flags").astype(np.int64)
     has_tcp = _valid(tbl, "tcp.flags")

@@ -1538,7 +1538,6 @@ def _parent_lists(child: np.ndarray, parent_sid: np.ndarray, k: int) -> pa.Array
 
 def _assemble(tbl: pa.Table, local: LocalSide | None, obs: _Observations, addrs: _Addresses, found: _Found,
               err_count: np.ndarray, err_first: np.ndarray) -> Sessions:
-    n = obs.n
     k = len(found)
     pkt_conn, counted, lo_is_src, t, frame = obs.conn, obs.counted, obs.lo_is_src, obs.t, obs.frame
     # SIDs in order of each session's first packet (of two sessions starting in one packet, the carrier first).

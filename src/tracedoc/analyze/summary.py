@@ -213,7 +213,6 @@ def protocol_names(tbl: pa.Table) -> np.ndarray:
 
 def summary(tbl: pa.Table, local: LocalSide) -> pa.Table:
     """The Packet Summary rows for the packets of ``tbl``."""
-    n = tbl.num_rows
     src, dst = _addresses(tbl)
     src_local = _in_network(src, local.network)
     dst_local = _in_network(dst, local.network)

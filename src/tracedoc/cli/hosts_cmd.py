@@ -8,14 +8,13 @@ filter).
 
 from __future__ import annotations
 
-import json
-import sys
 
 import click
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+
+from tracedoc.cli.render import write_csv, write_json
 
 
 @click.command("hosts")
@@ -29,25 +28,19 @@ def hosts(file: str, display_filter: str | None, fmt: str, hierarchy: bool) -> N
     """The IP Summary: per IP address, packets and bytes sent and received,
     sessions opened and accepted, protocols, first and last seen."""
     import tracedoc
-    from tracedoc.analyze.derived import Packets
     from tracedoc.analyze.hosts import COLUMNS, protocol_hierarchy
     from tracedoc.analyze.hosts import hosts as build_hosts
     from tracedoc.analyze.sessions import SESSION_COLUMNS, build_sessions
     from tracedoc.cli.main import (
         _display_filter,
         _finish,
-        _iter_with_progress,
-        _progress,
+        load_table,
     )
 
     flt = _display_filter(display_filter)
     columns = list(COLUMNS) if hierarchy else list(dict.fromkeys(COLUMNS + SESSION_COLUMNS))
-    if flt is not None:
-        columns = list(dict.fromkeys(columns + flt.columns))
     trace = tracedoc.open(file)
-    with _progress(True) as bar:
-        batches = list(_iter_with_progress(trace, bar, columns))
-    tbl = pa.Table.from_batches(batches, schema=Packets(columns).schema)
+    tbl = load_table(trace, columns, flt)
     keep = pa.array(flt(tbl)) if flt is not None else None
     shown = tbl.filter(keep) if keep is not None else tbl
     if hierarchy:
@@ -68,8 +61,7 @@ def _hosts(rows: pa.Table, fmt: str) -> None:
         for r in out:
             for k in ("first_seen", "last_seen"):
                 r[k] = None if r[k] is None else r[k] / 1e9
-        json.dump({"hosts": out}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json({"hosts": out})
         return
     from tracedoc.cli.render import local_zone, timestamp_texts
 
@@ -81,9 +73,7 @@ def _hosts(rows: pa.Table, fmt: str) -> None:
     protos = pc.binary_join(rows["protocols"], " ") if rows.num_rows else pa.array([], pa.string())
     texts = texts.set_column(texts.schema.get_field_index("protocols"), "protocols", protos)
     if fmt == "csv":
-        sys.stdout.flush()
-        pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(texts)
         return
     from tracedoc.cli.render import console, write_table
 
@@ -99,13 +89,10 @@ def _hosts(rows: pa.Table, fmt: str) -> None:
 
 def _hierarchy(rows: pa.Table, fmt: str, display_filter: str | None) -> None:
     if fmt == "json":
-        json.dump({"filter": display_filter, "protocols": rows.to_pylist()}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json({"filter": display_filter, "protocols": rows.to_pylist()})
         return
     if fmt == "csv":
-        sys.stdout.flush()
-        pacsv.write_csv(rows, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(rows)
         return
     from rich.markup import escape
 

@@ -76,6 +76,18 @@ def _iter_with_progress(trace, bar, columns: list[str] | None = None) -> Iterato
     yield from trace.iter_packets(cb, columns=columns)
 
 
+def load_table(trace, columns: list[str] | None = None, flt=None) -> pa.Table:  # type: ignore[no-untyped-def]
+    """The packet table of ``trace``, read with a progress bar: ``columns``
+    and the ones filter ``flt`` reads, or every column when ``columns`` is None."""
+    from tracedoc.analyze.derived import Packets
+
+    if columns is not None and flt is not None:
+        columns = list(dict.fromkeys(columns + flt.columns))
+    with _progress(True) as bar:
+        batches = list(_iter_with_progress(trace, bar, columns))
+    return pa.Table.from_batches(batches, schema=Packets(columns).schema)
+
+
 def _finish(trace) -> None:  # type: ignore[no-untyped-def]
     """Report damage found while reading; exit non-zero if there was any."""
     if trace.info.errors:
@@ -326,11 +338,7 @@ def summary(file: str, local: str | None, fmt: str, limit: int | None, display_f
     check_local(local)
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
-    with _progress(True) as bar:
-        batches = list(_iter_with_progress(trace, bar))
-    from tracedoc.analyze.derived import SCHEMA
-
-    tbl = pa.Table.from_batches(batches, schema=SCHEMA)
+    tbl = load_table(trace)
     full = tbl
     if flt is not None:
         tbl = tbl.filter(pa.array(flt(tbl)))

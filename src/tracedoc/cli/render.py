@@ -16,6 +16,19 @@ from tracedoc.analyze.summary import LocalSide
 PAGE = 2000
 
 
+def write_csv(tbl: pa.Table) -> None:
+    """``tbl`` as CSV on stdout (strings quoted where needed)."""
+    sys.stdout.flush()
+    pacsv.write_csv(tbl, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
+    sys.stdout.buffer.flush()
+
+
+def write_json(obj: object) -> None:
+    """``obj`` as indented JSON on stdout."""
+    json.dump(obj, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def console(stderr: bool = False):  # type: ignore[no-untyped-def]
     """The terminal console every view prints with: no emoji codes (``:100:``
     in an IPv6 address is not 💯), no highlighting, and piped output never
@@ -83,16 +96,13 @@ def render_summary(rows: pa.Table, side: LocalSide, fmt: str) -> None:
         ns = rows["Timestamp"].combine_chunks()
         secs = pa.array(ns.fill_null(0).to_numpy(zero_copy_only=False) / 1e9, mask=ns.is_null().to_numpy(zero_copy_only=False))
         out = rows.set_column(rows.schema.get_field_index("Timestamp"), "Timestamp", secs)
-        json.dump({"local": side.describe(), "packets": out.to_pylist()}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json({"local": side.describe(), "packets": out.to_pylist()})
         return
     zone = local_zone()
     texts = rows.set_column(rows.schema.get_field_index("Timestamp"), "Timestamp",
                             timestamp_texts(rows["Timestamp"].combine_chunks(), zone))
     if fmt == "csv":
-        sys.stdout.flush()
-        pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(texts)
         return
     con = console()
     first = rows["Timestamp"][0].as_py() if rows.num_rows else None

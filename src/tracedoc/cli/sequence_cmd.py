@@ -3,12 +3,12 @@ every packet between two endpoints, as a table and as an SVG ladder."""
 
 from __future__ import annotations
 
-import json
-import sys
 
 import click
 import numpy as np
 import pyarrow as pa
+
+from tracedoc.cli.render import write_csv, write_json
 
 
 @click.command("sequence")
@@ -27,11 +27,10 @@ def sequence(file: str, sid: int | None, ends: tuple[str, str] | None, relative:
              local: str | None, fmt: str, display_filter: str | None) -> None:
     """The Sequence of Execution: a session's packets step by step (the seed's ladder)."""
     import tracedoc
-    from tracedoc.analyze.derived import SCHEMA
     from tracedoc.analyze.sequence import Endpoint, between, sequence as build
     from tracedoc.analyze.sessions import build_sessions
     from tracedoc.analyze.summary import infer_local
-    from tracedoc.cli.main import _display_filter, _finish, _iter_with_progress, _progress, check_local
+    from tracedoc.cli.main import _display_filter, _finish, check_local, load_table
 
     if (sid is None) == (not ends):
         raise click.UsageError("give either --session SID or --between A B")
@@ -44,8 +43,7 @@ def sequence(file: str, sid: int | None, ends: tuple[str, str] | None, relative:
     check_local(local)
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
-    with _progress(True) as bar:
-        tbl = pa.Table.from_batches(list(_iter_with_progress(trace, bar)), schema=SCHEMA)
+    tbl = load_table(trace)
     side = infer_local(tbl, local)
     sessions = build_sessions(tbl, side)
     if endpoints is not None:
@@ -99,17 +97,12 @@ def _render(seq, fmt: str) -> None:  # type: ignore[no-untyped-def]
     if fmt == "json":
         out = rows.set_column(1, "Timestamp", _seconds(rows["Timestamp"].combine_chunks()))
         out = out.set_column(2, "Elapsed", _seconds(rows["Elapsed"].combine_chunks()))
-        json.dump({"heading": seq.heading(), "packets": out.to_pylist()}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json({"heading": seq.heading(), "packets": out.to_pylist()})
         return
     texts = rows.set_column(1, "Timestamp", timestamp_texts(rows["Timestamp"].combine_chunks(), local_zone()))
     texts = texts.set_column(2, "Elapsed", _elapsed_text(rows["Elapsed"].combine_chunks()))
     if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        sys.stdout.flush()
-        pacsv.write_csv(texts, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(texts)
         return
     from rich.markup import escape
 

@@ -13,12 +13,11 @@ spaces).
 
 from __future__ import annotations
 
-import json
-import sys
 
 import click
 import pyarrow as pa
 
+from tracedoc.cli.render import write_csv, write_json
 from tracedoc.analyze.sessions import UDP_TIMEOUT, Sessions, duration_texts
 
 # The seed's Session Summary columns, then the state Zeek would log.
@@ -46,14 +45,12 @@ def sessions(file: str, display_filter: str | None, local: str | None, udp_timeo
              limit: int | None, ftp_data: bool) -> None:
     """The Session Summary: one line per TCP connection, UDP flow or ICMP exchange."""
     import tracedoc
-    from tracedoc.analyze.derived import Packets
     from tracedoc.analyze.sessions import SESSION_COLUMNS, build_sessions
     from tracedoc.analyze.summary import infer_local
     from tracedoc.cli.main import (
         _display_filter,
         _finish,
-        _iter_with_progress,
-        _progress,
+        load_table,
         check_local,
     )
     from tracedoc.analyze import ftp_data as ftp_links
@@ -65,12 +62,8 @@ def sessions(file: str, display_filter: str | None, local: str | None, udp_timeo
     columns = list(SESSION_COLUMNS)
     if ftp_data:
         columns = list(dict.fromkeys(columns + ftp_links.NEEDS))
-    if flt is not None:
-        columns = list(dict.fromkeys(columns + flt.columns))
     trace = tracedoc.open(file)
-    with _progress(True) as bar:
-        batches = list(_iter_with_progress(trace, bar, columns))
-    tbl = pa.Table.from_batches(batches, schema=Packets(columns).schema)
+    tbl = load_table(trace, columns, flt)
     # The local side is inferred from every packet, not only the selected ones.
     side = infer_local(tbl, local)
     if flt is not None:
@@ -105,16 +98,10 @@ def render_sessions(result: Sessions, fmt: str, limit: int | None = None) -> Non
     if limit is not None:
         rows = rows.slice(0, max(limit, 0))
     if fmt == "json":
-        json.dump(_with_seconds(rows).to_pylist(), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json(_with_seconds(rows).to_pylist())
         return
     if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        sys.stdout.flush()
-        pacsv.write_csv(_flat_lists(_with_seconds(rows)), sys.stdout.buffer,
-                        pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(_flat_lists(_with_seconds(rows)))
         return
     _print_table(rows, result)
 
@@ -124,15 +111,10 @@ def render_links(links: pa.Table, fmt: str, limit: int | None = None) -> None:
     if limit is not None:
         links = links.slice(0, max(limit, 0))
     if fmt == "json":
-        json.dump(links.to_pylist(), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json(links.to_pylist())
         return
     if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        sys.stdout.flush()
-        pacsv.write_csv(links, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(links)
         return
     from tracedoc.cli.render import console, table_rows, write_table
 

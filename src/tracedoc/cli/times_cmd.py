@@ -9,15 +9,13 @@ without its answer.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import click
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
+from tracedoc.cli.render import write_csv, write_json
 from tracedoc.analyze.transactions import DEFAULT_THRESHOLDS
 
 
@@ -40,7 +38,6 @@ def response_times(file: str, display_filter: str | None, overrides: tuple[str, 
     (TCP connect, DNS, FTP, HTTP, TLS handshake, SNMP, DHCP, SMTP, POP, IMAP),
     per server, with the transactions slower than their threshold."""
     import tracedoc
-    from tracedoc.analyze.derived import Packets
     from tracedoc.analyze.transactions import (
         COLUMNS,
         exceeding,
@@ -51,8 +48,7 @@ def response_times(file: str, display_filter: str | None, overrides: tuple[str, 
     from tracedoc.cli.main import (
         _display_filter,
         _finish,
-        _iter_with_progress,
-        _progress,
+        load_table,
     )
 
     try:
@@ -61,12 +57,8 @@ def response_times(file: str, display_filter: str | None, overrides: tuple[str, 
         raise click.BadParameter(str(e), param_hint="--threshold")
     flt = _display_filter(display_filter)
     columns = list(COLUMNS)
-    if flt is not None:
-        columns = list(dict.fromkeys(columns + flt.columns))
     trace = tracedoc.open(file)
-    with _progress(True) as bar:
-        batches = list(_iter_with_progress(trace, bar, columns))
-    tbl = pa.Table.from_batches(batches, schema=Packets(columns).schema)
+    tbl = load_table(trace, columns, flt)
     txns = transactions(tbl)
     if flt is not None:
         txns = _selected(txns, tbl, flt)
@@ -76,9 +68,7 @@ def response_times(file: str, display_filter: str | None, overrides: tuple[str, 
     if fmt == "json":
         _json(rows, slow, unanswered, limits)
     elif fmt == "csv":
-        sys.stdout.flush()
-        pacsv.write_csv(rows, sys.stdout.buffer, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.flush()
+        write_csv(rows)
     else:
         _table(rows, slow, unanswered, txns.num_rows)
     _finish(trace)
@@ -104,8 +94,7 @@ def _seconds(txns: pa.Table) -> pa.Table:
 def _json(rows: pa.Table, slow: pa.Table, unanswered: pa.Table, limits: dict[str, float]) -> None:
     out = {"thresholds": limits, "summary": rows.to_pylist(), "exceeding": _seconds(slow).to_pylist(),
            "unanswered": _seconds(unanswered).to_pylist()}
-    json.dump(out, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    write_json(out)
 
 
 def _secs(v: float | None) -> str:
