@@ -335,6 +335,23 @@ def versions() -> dict:
 
 # -- main ---------------------------------------------------------------------
 
+def prepare(given: Path | None, packets: int, make) -> tuple[dict, dict, Path, int, int]:  # type: ignore[no-untyped-def]
+    """Machine and versions (printed), the trace (``given`` or ``make(packets)``),
+    its packet count and size, with the trace read once into the page cache."""
+    mach, vers = machine(), versions()
+    print(f"machine: {mach['nproc']} CPUs ({mach['cpu_model']}), {mach['mem_gib']} GiB RAM, "
+          f"Linux {mach['kernel']}, Python {mach['python']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
+    trace = given.resolve() if given else make(packets)
+    if not trace.exists():
+        sys.exit(f"bench: no such trace: {trace}")
+    n_pkts = count_packets(trace)
+    size = trace.stat().st_size
+    print(f"trace: {trace} — {n_pkts:,} packets, {size / 2**20:.0f} MiB")
+    warm_cache(trace)
+    return mach, vers, trace, n_pkts, size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=1_000_000,
@@ -361,18 +378,7 @@ def main() -> int:
     except ImportError:
         sys.exit("bench: dpkt is not installed (pip install dpkt)")
 
-    mach, vers = machine(), versions()
-    print(f"machine: {mach['nproc']} CPUs ({mach['cpu_model']}), {mach['mem_gib']} GiB RAM, "
-          f"Linux {mach['kernel']}, Python {mach['python']}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-
-    trace = args.trace.resolve() if args.trace else make_trace(args.packets)
-    if not trace.exists():
-        sys.exit(f"bench: no such trace: {trace}")
-    n_pkts = count_packets(trace)
-    size = trace.stat().st_size
-    print(f"trace: {trace} — {n_pkts:,} packets, {size / 2**20:.0f} MiB")
-    warm_cache(trace)
+    mach, vers, trace, n_pkts, size = prepare(args.trace, args.packets, make_trace)
 
     cmds = commands(trace)
     tools = [t for t in args.tools.split(",") if t]

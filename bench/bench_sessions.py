@@ -41,14 +41,11 @@ import bench_fields
 from bench_fields import (
     BENCH,
     OUT,
-    count_packets,
     first_lines,
-    machine,
     make_trace,
+    prepare,
     run_once,
     tracedoc_exe,
-    versions,
-    warm_cache,
 )
 
 DPKT_SESSIONS = BENCH / "dpkt_sessions.py"
@@ -333,18 +330,7 @@ def main() -> int:
     except ImportError:
         print("bench: dpkt is not installed (pip install dpkt): no dpkt contender for the sessions view")
 
-    mach, vers = machine(), versions()
-    print(f"machine: {mach['nproc']} CPUs ({mach['cpu_model']}), {mach['mem_gib']} GiB RAM, "
-          f"Linux {mach['kernel']}, Python {mach['python']}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-
-    trace = args.trace.resolve() if args.trace else synthetic_trace(args.packets)
-    if not trace.exists():
-        sys.exit(f"bench: no such trace: {trace}")
-    n_pkts = count_packets(trace)
-    size = trace.stat().st_size
-    print(f"trace: {trace} — {n_pkts:,} packets, {size / 2**20:.0f} MiB")
-    warm_cache(trace)
+    mach, vers, trace, n_pkts, size = prepare(args.trace, args.packets, synthetic_trace)
 
     views = commands(trace, tools)
     use_time = os.access("/usr/bin/time", os.X_OK)
