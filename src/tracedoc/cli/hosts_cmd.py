@@ -8,7 +8,6 @@ filter).
 
 from __future__ import annotations
 
-
 import click
 import numpy as np
 import pyarrow as pa

@@ -3,7 +3,6 @@ every packet between two endpoints, as a table and as an SVG ladder."""
 
 from __future__ import annotations
 
-
 import click
 import numpy as np
 import pyarrow as pa
@@ -27,7 +26,8 @@ def sequence(file: str, sid: int | None, ends: tuple[str, str] | None, relative:
              local: str | None, fmt: str, display_filter: str | None) -> None:
     """The Sequence of Execution: a session's packets step by step (the seed's ladder)."""
     import tracedoc
-    from tracedoc.analyze.sequence import Endpoint, between, sequence as build
+    from tracedoc.analyze.sequence import Endpoint, between
+    from tracedoc.analyze.sequence import sequence as build
     from tracedoc.analyze.sessions import build_sessions
     from tracedoc.analyze.summary import infer_local
     from tracedoc.cli.main import _display_filter, _finish, check_local, load_table

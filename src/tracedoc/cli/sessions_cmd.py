@@ -13,12 +13,11 @@ spaces).
 
 from __future__ import annotations
 
-
 import click
 import pyarrow as pa
 
-from tracedoc.cli.render import write_csv, write_json
 from tracedoc.analyze.sessions import UDP_TIMEOUT, Sessions, duration_texts
+from tracedoc.cli.render import write_csv, write_json
 
 # The seed's Session Summary columns, then the state Zeek would log.
 TABLE_COLUMNS = ["SID", "Start Time", "End Time", "Elapsed Time", "Server Time", "Network Time", "Local IP",
@@ -45,15 +44,15 @@ def sessions(file: str, display_filter: str | None, local: str | None, udp_timeo
              limit: int | None, ftp_data: bool) -> None:
     """The Session Summary: one line per TCP connection, UDP flow or ICMP exchange."""
     import tracedoc
+    from tracedoc.analyze import ftp_data as ftp_links
     from tracedoc.analyze.sessions import SESSION_COLUMNS, build_sessions
     from tracedoc.analyze.summary import infer_local
     from tracedoc.cli.main import (
         _display_filter,
         _finish,
-        load_table,
         check_local,
+        load_table,
     )
-    from tracedoc.analyze import ftp_data as ftp_links
 
     check_local(local)
     if udp_timeout <= 0:

@@ -15,8 +15,8 @@ import click
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracedoc.cli.render import write_csv, write_json
 from tracedoc.analyze.transactions import DEFAULT_THRESHOLDS
+from tracedoc.cli.render import write_csv, write_json
 
 
 def _threshold_help() -> str:
@@ -103,11 +103,9 @@ def _secs(v: float | None) -> str:
 
 def _table(rows: pa.Table, slow: pa.Table, unanswered: pa.Table, total: int) -> None:
     from rich.markup import escape
-
-    from tracedoc.cli.render import console
     from rich.table import Table
 
-    from tracedoc.cli.render import local_zone, timestamp_texts
+    from tracedoc.cli.render import console, local_zone, timestamp_texts
 
     con = console()
     con.print(f"[bold]Response Time Summary[/bold]  {total:,} transactions (seconds)")
