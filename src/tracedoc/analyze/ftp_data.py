@@ -126,6 +126,17 @@ def ftp_data_links(tbl: pa.Table, sid: np.ndarray) -> pa.Table:
                             | pc.is_valid(_col(tbl, "ftp.response.code")).to_numpy(zero_copy_only=False)).tolist():
         ftp_rows.setdefault(int(sid[r]), []).append(r)
 
+    # A SYN belongs to the latest announcement of its port before it: a
+    # server may announce the same passive port again after an unused one.
+    announced_port = {int(a): int(next(ports[m][a] for m, has in (("PASV", has_pasv), ("EPSV", has_epsv),
+                                                                  ("PORT", has_port), ("EPRT", has_eprt)) if has[a]))
+                      for a in announced.tolist()}
+    next_same: dict[int, int] = {}
+    last_of_port: dict[int, int] = {}
+    for a in reversed(announced.tolist()):
+        next_same[a] = last_of_port.get(announced_port[a], n)
+        last_of_port[announced_port[a]] = a
+
     used_syns: set[int] = set()
     out: dict[str, list[object]] = {f.name: [] for f in SCHEMA}
     for a in announced.tolist():
@@ -147,7 +158,7 @@ def ftp_data_links(tbl: pa.Table, sid: np.ndarray) -> pa.Table:
             reply = next((r for r in rows[pos + 1:] if code[r] is not None and not 100 <= code[r] < 200), None)
             reply_code = code[reply] if reply is not None else None
         port = int(ports[method][a])
-        later = [r for r in syns_to.get(port, ()) if r > a]
+        later = [r for r in syns_to.get(port, ()) if a < r < next_same[a]]
         cand = [r for r in later if src[r] == connector and r not in used_syns]
         exact = [r for r in cand if dst[r] == ip]
         pick = exact or [r for r in cand if dst[r] == far] or cand
