@@ -28,7 +28,9 @@ from tests.support.netns import Lab
 pytestmark = pytest.mark.live
 
 REPO = Path(__file__).resolve().parents[2]
-PASSIVE = (60100, 60110)
+PASSIVE = (60100, 60101)
+"""One passive port: every PASV/EPSV announces the same port, so each SYN must
+be tied to the latest announcement before it (not to an earlier unused one)."""
 DROPPED_ACTIVE_PORT = 45999
 
 SERVER = r"""
@@ -185,3 +187,32 @@ def test_every_data_connection_is_linked(lab: Lab) -> None:
     # The active connect whose SYNs were dropped was answered with the error the
     # client got (425, or 421 from newer pyftpdlib), and that is PORT's reply.
     assert log[5]["reply"].startswith("4") and links[5]["reply_code"] == int(log[5]["reply"])
+
+    # The Exception Report names the two seed cases, with the SYNs tshark sees as evidence.
+    def syns_to(port: int, after: int = 0) -> list[int]:
+        out = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", f"tcp.flags.syn==1 && tcp.flags.ack==0 && "
+                              f"tcp.dstport=={port} && frame.number > {after}", "-T", "fields", "-e", "frame.number"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        return [int(x) for x in out.split()]
+
+    r = subprocess.run([*tracedoc_command(), "diagnose", str(pcap), "--format", "json"],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    active = [f for f in report if f["rule"] == "ftp.active_data_syn_missing"]
+    assert len(active) == 1 and active[0]["details"]["data_port"] == DROPPED_ACTIVE_PORT
+    assert syns_to(DROPPED_ACTIVE_PORT)[0] in active[0]["frames"] and csid in active[0]["sessions"]
+    passive = sorted((f for f in report if f["rule"] == "ftp.passive_data_connect_failed"),
+                     key=lambda f: f["frames"][0])
+    assert [f["details"]["status"] for f in passive] == ["no_syn", "syn_unanswered"]
+    assert passive[1]["details"]["data_port"] == log[6]["port"]
+    assert syns_to(log[6]["port"], after=links[6]["announce_frame"])[0] in passive[1]["frames"]
+    # The server's 4xx to the PORT whose connect failed is that failure's
+    # symptom, nested under it; the transfers that worked are not reported.
+    assert sorted((s["rule"], s["details"].get("code")) for s in active[0].get("symptoms", [])) == \
+        [("ftp.error_reply", int(log[5]["reply"])), ("tcp.syn_unanswered", None)]
+    # So are the unanswered SYNs of the two data connections.
+    assert [s["rule"] for s in passive[1].get("symptoms", [])] == ["tcp.syn_unanswered"]
+    assert not [f for f in report if f["rule"] == "tcp.syn_unanswered"]
+    assert sorted(f["rule"] for f in report if f["rule"].startswith("ftp.")) == \
+        ["ftp.active_data_syn_missing"] + ["ftp.passive_data_connect_failed"] * 2

@@ -387,6 +387,7 @@ def details(file: str, frames: tuple[str, ...], as_json: bool, as_hex: bool, dis
 # -- analysis views (one module each) ---------------------------------------------
 
 from tracedoc.cli.sequence_cmd import sequence  # noqa: E402
+from tracedoc.cli.diagnose_cmd import diagnose  # noqa: E402
 from tracedoc.cli.hosts_cmd import hosts  # noqa: E402
 from tracedoc.cli.sessions_cmd import sessions  # noqa: E402
 from tracedoc.cli.times_cmd import response_times  # noqa: E402
@@ -395,6 +396,7 @@ main.add_command(sessions)
 main.add_command(sequence)
 main.add_command(response_times)
 main.add_command(hosts)
+main.add_command(diagnose)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,122 @@
+"""The Exception Report: run every rule over a trace's analysis tables.
+
+:class:`Evidence` holds what rules read, each table built once on first
+use (sessions, transactions, FTP data links); :func:`diagnose` runs the
+rules with their settings, drops duplicate findings (same ``key``), keeps
+those at or above a severity, and orders them as the seed's report does:
+by category, then most severe first, then by first evidence frame.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+
+from tracedoc.analyze.findings import CATEGORIES, Finding, severity_rank
+from tracedoc.analyze.rules import Rule
+from tracedoc.analyze.summary import LocalSide
+
+
+class Evidence:
+    """A trace's packet table and the analysis tables rules read."""
+
+    def __init__(self, tbl: pa.Table, local: LocalSide | None = None) -> None:
+        self.tbl = tbl
+        self.local = local
+
+    @cached_property
+    def frames(self) -> np.ndarray:
+        return np.asarray(self.tbl["frame.number"].combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    @cached_property
+    def sessions(self):  # type: ignore[no-untyped-def]
+        from tracedoc.analyze.sessions import build_sessions
+
+        return build_sessions(self.tbl, self.local)
+
+    @cached_property
+    def transactions(self) -> pa.Table:
+        from tracedoc.analyze.transactions import transactions
+
+        return transactions(self.tbl)
+
+    @cached_property
+    def ftp_links(self) -> pa.Table:
+        from tracedoc.analyze.ftp_data import ftp_data_links
+
+        return ftp_data_links(self.tbl, self.sessions.sid)
+
+    def column(self, name: str) -> pa.Array:
+        return self.tbl[name].combine_chunks()
+
+    def sessions_of(self, frames: list[int]) -> list[int]:
+        """The sessions the given frames belong to."""
+        sid = self.sessions.sid[np.isin(self.frames, np.asarray(frames, dtype=np.int64))]
+        return sorted({int(s) for s in sid if s > 0})
+
+    def session_frames(self, sid: int, mask: np.ndarray | None = None) -> list[int]:
+        """Frame numbers of session ``sid`` (only those ``mask`` selects)."""
+        rows = self.sessions.packets(sid)
+        if mask is not None:
+            rows = rows & mask
+        return self.frames[rows].tolist()
+
+
+def _same(*keys: str):  # type: ignore[no-untyped-def]
+    """A cause explains a symptom when these details of both are equal."""
+    return lambda cause, symptom: all(cause.details.get(k) == symptom.details.get(k) for k in keys)
+
+
+def _data_connection_reply(cause: Finding, symptom: Finding) -> bool:
+    """A 421/425 reply ("can't open data connection") from the server that
+    could not make or take the data connection."""
+    server = cause.details.get("connector_ip") if cause.rule == "ftp.active_data_syn_missing" \
+        else cause.details.get("data_ip")
+    return symptom.details.get("code") in (421, 425) and symptom.details.get("server") == server
+
+
+def _same_session(cause: Finding, symptom: Finding) -> bool:
+    """The symptom is about a session the cause names (the data connection
+    whose SYNs went unanswered is that FTP data connection)."""
+    return bool(symptom.sessions) and set(symptom.sessions) <= set(cause.sessions)
+
+
+EXPLAINS = (
+    ("ftp.brute_force", "ftp.logon_failure", _same("client", "server")),
+    ("ftp.active_data_syn_missing", "tcp.syn_unanswered", _same_session),
+    ("ftp.passive_data_connect_failed", "tcp.syn_unanswered", _same_session),
+    ("ftp.active_data_syn_missing", "ftp.error_reply", _data_connection_reply),
+    ("ftp.passive_data_connect_failed", "ftp.error_reply", _data_connection_reply),
+)
+"""(cause rule, symptom rule, match): a symptom a cause explains is listed
+under the cause instead of as a finding of its own."""
+
+
+def _nest(found: list[Finding]) -> list[Finding]:
+    nested: set[int] = set()
+    for cause_rule, symptom_rule, match in EXPLAINS:
+        for c in found:
+            if c.rule != cause_rule:
+                continue
+            for s in found:
+                if s.rule == symptom_rule and id(s) not in nested and s is not c and match(c, s):
+                    c.symptoms.append(s)
+                    nested.add(id(s))
+    return [f for f in found if id(f) not in nested]
+
+
+def diagnose(ev: Evidence, rules: list[Rule], settings: dict[str, dict[str, float]],
+             min_severity: str = "info") -> list[Finding]:
+    """Every finding of ``rules`` on ``ev``, deduplicated, symptoms nested
+    under their causes, and in report order."""
+    floor = severity_rank(min_severity)
+    seen: dict[str, Finding] = {}
+    for rule in rules:
+        for f in rule.run(ev, settings[rule.id]):
+            if f.key not in seen:
+                seen[f.key] = f
+    top = [f for f in _nest(list(seen.values())) if severity_rank(f.severity) >= floor]
+    return sorted(top, key=lambda f: (CATEGORIES.index(f.category), -severity_rank(f.severity),
+                                      f.frames[0] if f.frames else 0, f.rule))

@@ -1,0 +1,88 @@
+"""``tracedoc diagnose``: the Exception Report.
+
+Findings grouped by the seed's categories, each with its severity, a
+one-line summary, the explanation, what to do, its evidence (frames,
+sessions, details) and the settings of the rule that judged it.  Exit code
+0 whether or not there are findings; non-zero only when the trace could not
+be read.
+"""
+
+from __future__ import annotations
+
+import click
+
+from tracedoc.analyze.findings import SEVERITIES
+from tracedoc.cli.render import write_json
+
+
+@click.command("diagnose")
+@click.argument("file", type=click.Path())
+@click.option("-Y", "--display-filter", "display_filter", metavar="FILTER",
+              help="Judge only the packets this Wireshark display filter selects.")
+@click.option("--local", "local", metavar="CIDR", help="The local side (address or network).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--min-severity", type=click.Choice(list(SEVERITIES)), default="info", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="RULE.PARAM=VALUE",
+              help="Change a rule's threshold, e.g. --set ftp.brute_force.min_failures=20; repeatable.")
+def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str, min_severity: str,
+             overrides: tuple[str, ...]) -> None:
+    """The Exception Report: the problems in a trace, explained, with the packets that prove them."""
+    import pyarrow as pa
+
+    import tracedoc
+    from tracedoc.analyze.diagnose import Evidence, diagnose as run
+    from tracedoc.analyze.rules import all_rules, settings
+    from tracedoc.analyze.summary import infer_local
+    from tracedoc.cli.main import _display_filter, _finish, check_local, load_table
+
+    check_local(local)
+    rules = all_rules()
+    try:
+        conf = settings(rules, list(overrides))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--set")
+    flt = _display_filter(display_filter)
+    trace = tracedoc.open(file)
+    tbl = load_table(trace)
+    side = infer_local(tbl, local)
+    if flt is not None:
+        tbl = tbl.filter(pa.array(flt(tbl)))
+    findings = run(Evidence(tbl, side), rules, conf, min_severity)
+    if fmt == "json":
+        write_json([f.as_dict() for f in findings])
+    else:
+        _text(findings, {r.id: r for r in rules}, conf)
+    _finish(trace)
+
+
+def _text(findings, rules, conf) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
+    from tracedoc.cli.render import console
+
+    con = console()
+    if not findings:
+        con.print("[bold]Exception Report[/bold]  no findings")
+        return
+    con.print(f"[bold]Exception Report[/bold]  {len(findings)} finding(s)")
+    category = None
+    for f in findings:
+        if f.category != category:
+            category = f.category
+            con.print(f"\n[bold underline]{escape(category)}[/bold underline]")
+        con.print(f"\n  [bold]{f.severity.upper()}[/bold] {escape(f.rule)}: {escape(f.summary)}")
+        con.print(f"    Why: {escape(f.explanation)}")
+        con.print(f"    Do: {escape(f.action)}")
+        ev = []
+        if f.frames:
+            shown = ", ".join(map(str, f.frames[:20])) + (f" ... ({len(f.frames)} frames)" if len(f.frames) > 20 else "")
+            ev.append(f"frames {shown}")
+        if f.sessions:
+            ev.append("sessions " + ", ".join(map(str, f.sessions[:20])) + (" ..." if len(f.sessions) > 20 else ""))
+        if ev:
+            con.print(f"    Evidence: {escape('; '.join(ev))}")
+        for s in f.symptoms:
+            con.print(f"    Explains: {escape(s.rule)}: {escape(s.summary)}")
+        params = conf.get(f.rule) or {}
+        if params:
+            con.print("    Settings: " + escape(", ".join(f"{f.rule}.{k}={v:g}" for k, v in params.items())))
