@@ -126,3 +126,24 @@ def test_text_report_groups_by_category() -> None:
     quiet = subprocess.run([*tracedoc_command(), "diagnose", str(SAMPLE), "--min-severity", "critical"],
                            capture_output=True, text=True, timeout=300, cwd=REPO)
     assert quiet.returncode == 0 and "no findings" in quiet.stdout
+
+
+ICMP = CORPUS / "zeek/testing/btest/Traces/icmp"
+
+
+@needs_corpus
+@pytest.mark.parametrize("name, rule, flt", [
+    ("icmp-timeexceeded.pcap", "icmp.ttl_exceeded", "icmp.type == 11"),
+    ("icmp-destunreach-udp.pcap", "icmp.unreachable", "icmp.type == 3"),
+    ("icmp6-destunreach-ip6ext-udp.pcap", "icmp.unreachable", "icmpv6.type == 1"),
+    ("icmp6-toobig.pcap", "icmp.frag_needed", "icmpv6.type == 2"),
+])
+def test_icmp_errors_tied_to_their_flow(name: str, rule: str, flt: str) -> None:
+    path = ICMP / name
+    found = by_rule(diagnose(path)).get(rule, [])
+    assert [f for g in found for f in g["frames"]] == tshark_frames(path, flt)
+    quoted = subprocess.run(["tshark", "-n", "-r", str(path), "-Y", flt, "-T", "fields", "-E", "occurrence=l",
+                             "-e", "ip.dst", "-e", "ipv6.dst", "-e", "udp.dstport"],
+                            capture_output=True, text=True, check=True, timeout=60).stdout.split("\n")[0].split("\t")
+    d = found[0]["details"]
+    assert d["dst"] == (quoted[0] or quoted[1]) and d["dport"] == int(quoted[2])

@@ -51,6 +51,23 @@ class Evidence:
     def column(self, name: str) -> pa.Array:
         return self.tbl[name].combine_chunks()
 
+    def values(self, name: str) -> list:
+        """Column ``name`` as a Python list (made once), for rules that look
+        at a few rows one by one; all None when the table lacks it."""
+        cache = self.__dict__.setdefault("_values", {})
+        if name not in cache:
+            cache[name] = self.column(name).to_pylist() if name in self.tbl.column_names \
+                else [None] * self.tbl.num_rows
+        return cache[name]
+
+    @cached_property
+    def addresses(self) -> tuple[list, list]:
+        """Source and destination address text of every packet (as the Packet Summary shows them)."""
+        from tracedoc.analyze.summary import _addresses
+
+        src, dst = _addresses(self.tbl)
+        return src.to_pylist(), dst.to_pylist()
+
     def sessions_of(self, frames: list[int]) -> list[int]:
         """The sessions the given frames belong to."""
         sid = self.sessions.sid[np.isin(self.frames, np.asarray(frames, dtype=np.int64))]

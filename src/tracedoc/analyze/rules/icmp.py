@@ -6,6 +6,7 @@ path longer than the TTL)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from typing import Any
 
@@ -32,27 +33,20 @@ def _errors(ev: Evidence, v4: set[int], v6: set[int]) -> list[int]:
 
 def _flow(ev: Evidence, row: int) -> dict[str, Any]:
     """The quoted datagram's flow and who reported the error."""
-    from tracedoc.analyze.summary import _addresses
-
-    src, dst = _addresses(ev.tbl.slice(row, 1))
-    r = ev.tbl.slice(row, 1).select([c for c in (
-        "inner.ip.src", "inner.ip.dst", "inner.ipv6.src", "inner.ipv6.dst", "inner.ip.proto", "inner.ipv6.nxt",
-        "inner.tcp.srcport", "inner.tcp.dstport", "inner.udp.srcport", "inner.udp.dstport")
-        if c in ev.tbl.column_names]).to_pylist()[0]
-    from tracedoc.analyze.endpoints import address_text
-    from tracedoc.decode.innermost import mapped
+    src, dst = ev.addresses
 
     def addr(v4: str, v6: str) -> str | None:
-        if r.get(v4) is not None:
-            return address_text(bytes(mapped(np.array([r[v4]], dtype=np.uint32))[0]))
-        return address_text(r[v6]) if r.get(v6) is not None else None
+        a4, a6 = ev.values(v4)[row], ev.values(v6)[row]
+        if a4 is not None:
+            return str(ipaddress.IPv4Address(a4))
+        return str(ipaddress.IPv6Address(a6)) if a6 is not None else None
 
-    proto = "tcp" if r.get("inner.tcp.dstport") is not None else "udp" if r.get("inner.udp.dstport") is not None \
-        else None
-    return {"reporter": src[0].as_py(), "to": dst[0].as_py(), "src": addr("inner.ip.src", "inner.ipv6.src"),
+    proto = "tcp" if ev.values("inner.tcp.dstport")[row] is not None else \
+        "udp" if ev.values("inner.udp.dstport")[row] is not None else None
+    return {"reporter": src[row], "to": dst[row], "src": addr("inner.ip.src", "inner.ipv6.src"),
             "dst": addr("inner.ip.dst", "inner.ipv6.dst"), "proto": proto,
-            "sport": r.get(f"inner.{proto}.srcport") if proto else None,
-            "dport": r.get(f"inner.{proto}.dstport") if proto else None}
+            "sport": ev.values(f"inner.{proto}.srcport")[row] if proto else None,
+            "dport": ev.values(f"inner.{proto}.dstport")[row] if proto else None}
 
 
 def _flow_text(f: dict[str, Any]) -> str:
