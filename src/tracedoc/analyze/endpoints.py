@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from tracedoc.analyze.columns import values
 from tracedoc.decode.innermost import mapped
 
 NEEDS = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
@@ -51,18 +52,18 @@ def _fixed(tbl: pa.Table, name: str, width: int = 0) -> tuple[np.ndarray, np.nda
     """A column as numpy (integers as int64, ``width``-byte binaries as an
     (n, width) uint8 array), zero where null, and its validity; a column the
     table lacks is all null."""
+    if not width:
+        return values(tbl, name, np.int64)
     n = tbl.num_rows
     if name not in tbl.column_names or tbl[name].null_count == n:
-        return (np.zeros((n, width), np.uint8) if width else np.zeros(n, np.int64)), np.zeros(n, dtype=bool)
+        return np.zeros((n, width), np.uint8), np.zeros(n, dtype=bool)
     a = tbl[name].combine_chunks()
     valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    if width:
-        # Fixed-size binary: one buffer of n * width bytes (null slots zeroed).
-        data = np.frombuffer(a.buffers()[1], dtype=np.uint8)[a.offset * width:(a.offset + n) * width]
-        out = data.reshape(n, width).copy()
-        out[~valid] = 0
-        return out, valid
-    return np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64), valid
+    # Fixed-size binary: one buffer of n * width bytes (null slots zeroed).
+    data = np.frombuffer(a.buffers()[1], dtype=np.uint8)[a.offset * width:(a.offset + n) * width]
+    out = data.reshape(n, width).copy()
+    out[~valid] = 0
+    return out, valid
 
 
 def ends(tbl: pa.Table) -> Ends:

@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze.columns import valid as _valid
+from tracedoc.analyze.columns import values
 from tracedoc.decode.display import format_ipv4, format_ipv6
 
 NEEDS = ["frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "tcp.flags",
@@ -63,12 +65,8 @@ def _col(tbl: pa.Table, name: str) -> pa.Array:
     return tbl[name].combine_chunks()
 
 
-def _np(tbl: pa.Table, name: str, fill: int = 0) -> np.ndarray:
-    return np.asarray(_col(tbl, name).fill_null(fill).to_numpy(zero_copy_only=False))
-
-
-def _valid(tbl: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(_col(tbl, name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+def _np(tbl: pa.Table, name: str) -> np.ndarray:
+    return values(tbl, name, np.int64)[0]
 
 
 def _addr(tbl: pa.Table, v4: str, v6: str) -> list[str | None]:

@@ -49,6 +49,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracedoc.analyze import endpoints
+from tracedoc.analyze.columns import valid as _valid
+from tracedoc.analyze.columns import values
 from tracedoc.analyze.endpoints import Ends, address_text, ends
 from tracedoc.decode.display import format_ipv4, format_ipv6
 
@@ -95,15 +97,8 @@ def _col(tbl: pa.Table, name: str) -> pa.Array:
     return tbl[name].combine_chunks()
 
 
-def _valid(tbl: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(_col(tbl, name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def _ints(tbl: pa.Table, name: str) -> np.ndarray:
-    a = _col(tbl, name)
-    if pa.types.is_null(a.type):
-        return np.zeros(tbl.num_rows, dtype=np.int64)
-    return np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64)
+    return values(tbl, name, np.int64)[0]
 
 
 def _text(arr: pa.Array, kind: str) -> pa.Array:

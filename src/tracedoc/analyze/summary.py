@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracedoc.analyze.columns import values as _np
 from tracedoc.analyze.endpoints import address_text
 from tracedoc.analyze.services import TCP_SERVICES, UDP_SERVICES
 from tracedoc.decode.display import format_ether, format_ipv4, format_ipv6
@@ -144,12 +145,6 @@ def _service(ports: np.ndarray, valid: np.ndarray, table: dict[int, str]) -> pa.
     names = pa.array([table.get(int(p), str(int(p))) for p in uniq.tolist()], type=pa.string())
     out = pc.take(names, pa.array(inv.ravel()))
     return pc.if_else(pa.array(valid), out, pa.nulls(len(ports), pa.string()))
-
-
-def _np(tbl: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
-    a = tbl[name].combine_chunks()
-    valid = ~np.asarray(a.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False)), valid
 
 
 def messages(tbl: pa.Table) -> np.ndarray:

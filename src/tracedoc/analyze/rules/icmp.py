@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tracedoc.analyze.columns import valid, values
 from tracedoc.analyze.diagnose import Evidence
 from tracedoc.analyze.findings import Finding
 from tracedoc.analyze.rules import Rule
@@ -19,9 +20,7 @@ from tracedoc.analyze.summary import ICMP_UNREACH, ICMPV6_UNREACH
 
 
 def _ints(ev: Evidence, name: str) -> tuple[np.ndarray, np.ndarray]:
-    a = ev.column(name)
-    return (np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64),
-            np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    return values(ev.tbl, name, np.int64)
 
 
 def _errors(ev: Evidence, v4: set[int], v6: set[int]) -> list[int]:
@@ -106,10 +105,7 @@ def frag_needed(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     mtu4, _ = _ints(ev, "icmp.mtu")
     mtu6, _ = _ints(ev, "icmpv6.mtu")
     rows = [r for r in _errors(ev, {3}, {2}) if not (h4[r] and c4[r] != 4)]
-    retrans = np.zeros(ev.tbl.num_rows, dtype=bool)
-    for name in ("tcp.analysis.retransmission", "tcp.analysis.fast_retransmission"):
-        if name in ev.tbl.column_names:
-            retrans |= np.asarray(ev.column(name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    retrans = valid(ev.tbl, "tcp.analysis.retransmission") | valid(ev.tbl, "tcp.analysis.fast_retransmission")
     out = []
     for key, rs in _group(ev, rows, lambda r: int(mtu4[r] if h4[r] else mtu6[r])).items():
         mtu, reporter = key[0], key[1]
@@ -138,11 +134,10 @@ def frag_needed(ev: Evidence, p: dict[str, float]) -> list[Finding]:
 
 def ttl_exceeded(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     c4, _ = _ints(ev, "icmp.code")
-    t4, h4 = _ints(ev, "icmp.type")
+    _, h4 = _ints(ev, "icmp.type")
     rows = [r for r in _errors(ev, {11}, {3}) if not (h4[r] and c4[r] != 0)]   # code 1: reassembly timeout
     out = []
     for (_, reporter, src, dst, proto, dport), rs in _group(ev, rows, lambda r: 0).items():
-        f = _flow(ev, rs[0])
         frames = ev.frames[rs].tolist()
         what = "DNS queries" if dport == 53 else "packets"
         out.append(Finding(

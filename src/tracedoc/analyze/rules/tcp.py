@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracedoc.analyze.columns import valid, values
 from tracedoc.analyze.diagnose import Evidence
 from tracedoc.analyze.findings import Finding
 from tracedoc.analyze.rules import Param, Rule
@@ -15,9 +16,7 @@ SYN, RST, ACK = 0x02, 0x04, 0x10
 
 
 def _flag_rows(ev: Evidence, want: int, without: int = 0) -> np.ndarray:
-    flags = ev.column("tcp.flags")
-    f = np.asarray(flags.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64)
-    has = np.asarray(flags.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    f, has = values(ev.tbl, "tcp.flags")
     return has & ((f & want) == want) & ((f & without) == 0)
 
 
@@ -89,8 +88,7 @@ def reset(ev: Evidence, p: dict[str, float]) -> list[Finding]:
 def _flagged(ev: Evidence, *names: str) -> np.ndarray:
     out = np.zeros(ev.tbl.num_rows, dtype=bool)
     for name in names:
-        if name in ev.tbl.column_names:
-            out |= np.asarray(ev.column(name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        out |= valid(ev.tbl, name)
     return out
 
 
