@@ -1,5 +1,11 @@
 """Expert rules: each module of this package judges one kind of problem.
 
+Layout: one subpackage per area (``tcp``, ``dns``, ``icmp``, ``ftp`` ...),
+one module per rule in it, named after the rule (``tcp/syn_unanswered.py``
+is ``tcp.syn_unanswered``) and holding its ``RULE``; what an area's rules
+share lives in its ``_common.py``.  :func:`all_rules` finds every rule
+module, so adding a rule is adding its module.
+
 A rule has a stable id (``tcp.syn_unanswered``; users' scripts and later
 views depend on it), one of the seed's categories, named and documented
 thresholds (:class:`Param`, overridable as ``--set RULE.PARAM=VALUE``), and
@@ -45,10 +51,25 @@ class Rule:
 
 
 def all_rules() -> list[Rule]:
-    """Every rule, in report order."""
-    from tracedoc.analyze.rules import dns, ftp, icmp, tcp
+    """Every rule, in report order (category, then id)."""
+    import importlib
+    import pkgutil
 
-    return [*icmp.RULES, *tcp.RULES, *dns.RULES, *ftp.RULES]
+    import tracedoc.analyze.rules as pkg
+
+    found: list[Rule] = []
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        if info.ispkg or info.name.rsplit(".", 1)[1].startswith("_"):
+            continue
+        module = importlib.import_module(info.name)
+        rule = getattr(module, "RULE", None)
+        if not isinstance(rule, Rule):
+            raise TypeError(f"{info.name}: a rule module must define RULE (a Rule)")
+        expected = info.name[len(pkg.__name__) + 1:]
+        if rule.id != expected:
+            raise ValueError(f"{info.name} defines rule {rule.id!r}; the module of that rule is {expected!r}")
+        found.append(rule)
+    return sorted(found, key=lambda r: (CATEGORIES.index(r.category), r.id))
 
 
 def settings(rules: list[Rule], overrides: list[str]) -> dict[str, dict[str, float]]:

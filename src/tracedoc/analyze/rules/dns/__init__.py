@@ -1,0 +1,2 @@
+"""DNS rules, judged from the DNS transactions (query matched to response as
+Wireshark matches them)."""

@@ -1,0 +1,1 @@
+"""TCP rules, judged from the Session Summary (Zeek ``conn_state``, handshake options, counts) and the per-packet TCP analysis flags."""
