@@ -50,10 +50,11 @@ class Trace:
                 progress(counter.count, self.info.file_size)
             yield b
 
-    def iter_packets(self, progress: Progress | None = None,
-                     columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """Decoded batches with the derived columns (all columns, or only ``columns``)."""
-        dec = Packets(columns)
+    def iter_packets(self, progress: Progress | None = None, columns: list[str] | None = None,
+                     skip_opaque: bool = False) -> Iterator[pa.RecordBatch]:
+        """Decoded batches with the derived columns (all columns, or only
+        ``columns``); ``skip_opaque``: see :class:`~tracedoc.decode.app.AppDecoder`."""
+        dec = Packets(columns, skip_opaque=skip_opaque)
         for b in self.iter_frames(progress):
             yield dec.decode(b)
 
@@ -63,9 +64,10 @@ class Trace:
             self._packets = pa.Table.from_batches(list(self.iter_packets()), schema=SCHEMA)
         return self._packets
 
-    def table(self, columns: list[str] | None = None, progress: Progress | None = None) -> pa.Table:
+    def table(self, columns: list[str] | None = None, progress: Progress | None = None,
+              skip_opaque: bool = False) -> pa.Table:
         """The packet table (only ``columns``, if given), decoded now."""
-        batches = self.iter_packets(progress, columns)
+        batches = self.iter_packets(progress, columns, skip_opaque)
         if columns is None:
             return pa.Table.from_batches(list(batches), schema=SCHEMA)
         return pa.Table.from_batches(list(batches), schema=Packets(columns).schema)

@@ -67,7 +67,8 @@ class Packets:
     column run.
     """
 
-    def __init__(self, columns: list[str] | None = None, detail_frames: set[int] | None = None) -> None:
+    def __init__(self, columns: list[str] | None = None, detail_frames: set[int] | None = None,
+                 skip_opaque: bool = False) -> None:
         if columns is None:
             self.schema = SCHEMA
             self.derivers: list[Deriver] = [d() for d in DERIVERS]
@@ -83,7 +84,7 @@ class Packets:
             decode_cols = [c for c in wanted if c in DECODED]
             for d in self.derivers:
                 decode_cols += [c for c in d.NEEDS if c not in decode_cols]
-        self.decoder = Decoder(decode_cols, detail_frames)
+        self.decoder = Decoder(decode_cols, detail_frames, skip_opaque)
 
     def decode(self, batch: FrameBatch) -> pa.RecordBatch:
         rb = self.decoder.decode(batch)

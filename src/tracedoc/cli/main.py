@@ -64,27 +64,30 @@ def _progress(enabled: bool):  # type: ignore[no-untyped-def]
                     console=Console(stderr=True), transient=True)
 
 
-def _iter_with_progress(trace, bar, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:  # type: ignore[no-untyped-def]
+def _iter_with_progress(trace, bar, columns: list[str] | None = None,  # type: ignore[no-untyped-def]
+                        skip_opaque: bool = False) -> Iterator[pa.RecordBatch]:
     if bar is None:
-        yield from trace.iter_packets(columns=columns)
+        yield from trace.iter_packets(columns=columns, skip_opaque=skip_opaque)
         return
     task = bar.add_task("read", total=trace.info.file_size or None)
 
     def cb(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total or None)
 
-    yield from trace.iter_packets(cb, columns=columns)
+    yield from trace.iter_packets(cb, columns=columns, skip_opaque=skip_opaque)
 
 
-def load_table(trace, columns: list[str] | None = None, flt=None) -> pa.Table:  # type: ignore[no-untyped-def]
+def load_table(trace, columns: list[str] | None = None, flt=None,  # type: ignore[no-untyped-def]
+               skip_opaque: bool = False) -> pa.Table:
     """The packet table of ``trace``, read with a progress bar: ``columns``
-    and the ones filter ``flt`` reads, or every column when ``columns`` is None."""
+    and the ones filter ``flt`` reads, or every column when ``columns`` is None
+    (``skip_opaque``: see :class:`~tracedoc.decode.app.AppDecoder`)."""
     from tracedoc.analyze.derived import Packets
 
     if columns is not None and flt is not None:
         columns = list(dict.fromkeys(columns + flt.columns))
     with _progress(True) as bar:
-        batches = list(_iter_with_progress(trace, bar, columns))
+        batches = list(_iter_with_progress(trace, bar, columns, skip_opaque))
     return pa.Table.from_batches(batches, schema=Packets(columns).schema)
 
 

@@ -170,6 +170,9 @@ class _Conversation:
     port: int
     state: dict[str, Any] = dc_field(default_factory=dict)
     dirs: dict[tuple, _Direction] = dc_field(default_factory=dict)
+    skip: bool = False
+    """Nothing more of this conversation is decoded (a protocol nobody asked
+    for, or the sealed rest of one whose set-up was all that was wanted)."""
 
 
 def _signed32(x: int) -> int:
@@ -180,8 +183,21 @@ def _signed32(x: int) -> int:
 class AppDecoder:
     """Application decoding for one trace; keeps TCP stream state across batches."""
 
-    def __init__(self, detail_frames: set[int] | None = None) -> None:
+    def __init__(self, detail_frames: set[int] | None = None, fields: frozenset[str] | None = None,
+                 skip_opaque: bool = False) -> None:
+        """``fields``: the columns wanted (None: all).  Only conversations of
+        protocols with a wanted column, or that can hand their stream over to
+        one (``HANDS_OFF_TO``: STARTTLS, HTTP CONNECT), are decoded.  The
+        protocol is chosen as in a full decode (port, then heuristics in
+        order), so the wanted columns are the same as when everything is
+        decoded.  ``skip_opaque``: stop decoding a conversation once its
+        protocol says the rest is opaque (``opaque(state)``: TLS once both
+        sides encrypt); for views that judge set-ups, not contents."""
         from tracedoc.decode import dispatch
+
+        self.fields = fields
+        self.skip_opaque = skip_opaque
+        self._want: dict[int, bool] = {}
 
         self.udp_apps = dispatch.UDP_APPS
         self.tcp_apps = dispatch.TCP_APPS
@@ -254,7 +270,7 @@ class AppDecoder:
         (its fields are the packet's fields), but its message is not the
         packet's: the summary keeps the error's own wording."""
         mod, port = _lookup(self.udp_apps, sp, dp)
-        if mod is None:
+        if mod is None or not self._wanted(mod):
             return []
         tree = self._dissect(mod, data, base, AppInfo("udp", sp, dp, port, {}, frame, reported_len=wire), frame)
         tree.message = None
@@ -278,7 +294,30 @@ class AppDecoder:
                     break
             if mod is None:
                 return []
+        if not self._wanted(mod):
+            return []
         return [self._dissect(mod, data, base, info, frame)]
+
+    def _wanted(self, mod: ModuleType) -> bool:
+        if self.fields is None:
+            return True
+        w = self._want.get(id(mod))
+        if w is None:
+            self._want[id(mod)] = False   # a hand-off cycle ends here
+            w = self._want[id(mod)] = self._decide(mod)
+        return w
+
+    def _decide(self, mod: ModuleType) -> bool:
+        assert self.fields is not None
+        names = {f.name for f in getattr(mod, "FIELDS", ())}
+        if not names or not names.isdisjoint(self.fields):
+            return True   # (a variant without columns of its own decodes as asked)
+        for target in getattr(mod, "HANDS_OFF_TO", ()):
+            pool = [*self.tcp_apps.values(), *self.tcp_heur] if target == "*" else \
+                [m for m in (*self.tcp_apps.values(), *self.tcp_heur) if m.NAME == target]
+            if any(self._wanted(m) for m in pool):
+                return True
+        return False
 
     # -- TCP ------------------------------------------------------------------
     def _tcp(self, data: bytes, base: int, sp: int, dp: int, seglen: int, seq: int, flags: int,
@@ -291,8 +330,12 @@ class AppDecoder:
             if len(self.convs) > MAX_CONVERSATIONS:
                 self.convs.clear()
             mod, port = _lookup(self.tcp_apps, sp, dp)
-            conv = self.convs[ckey] = _Conversation(mod, port)
-        if flags & 0x04 and not data:
+            conv = self.convs[ckey] = _Conversation(mod, port, skip=mod is not None and not self._wanted(mod))
+        if conv.skip or (flags & 0x04 and not data):
+            return []
+        if self.skip_opaque and conv.module is not None and conv.module.__dict__.get("opaque") is not None \
+                and conv.module.opaque(conv.state):
+            conv.skip = True
             return []
         d = conv.dirs.get((a, sp))
         if d is None:
@@ -315,6 +358,9 @@ class AppDecoder:
                     break
             if conv.module is None:
                 return []
+            if not self._wanted(conv.module):
+                conv.skip = True
+                return []
             # The stream is this protocol from here on: earlier bytes were
             # not decoded, so each direction starts at its next segment.
             for dd in conv.dirs.values():
@@ -322,6 +368,9 @@ class AppDecoder:
         handoff = conv.state.pop("__handoff__", None)
         if handoff is not None:
             conv.module = handoff
+            if not self._wanted(handoff):
+                conv.skip = True
+                return []
             for dd in conv.dirs.values():
                 dd.reset(dd.next_seq)
         mod = conv.module

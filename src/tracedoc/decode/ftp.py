@@ -29,6 +29,8 @@ from tracedoc.decode.apptree import Tree, ascii_text
 from tracedoc.decode.fields import F
 
 NAME = "ftp"
+HANDS_OFF_TO = ("tls",)
+"""Protocols this one may hand its stream to (the stream may turn into TLS (STARTTLS): decoded whenever TLS columns are wanted)."""
 FIELDS = (
     F("ftp.request", "bool", "Request"),
     F("ftp.response", "bool", "Response"),

@@ -31,6 +31,8 @@ from tracedoc.decode.apptree import Tree, Truncated
 from tracedoc.decode.fields import F
 
 NAME = "http"
+HANDS_OFF_TO = ("*",)
+"""Protocols this one may hand its stream to (CONNECT turns the stream into whatever its port names: decoded whenever any TCP protocol's columns are wanted)."""
 
 TCP_PORTS = (80, 631, 1900, 2710, 2869, 3128, 3132, 3689, 5985, 8080, 8088, 11371)
 """Wireshark 4.0's ``http.tcp.port`` range (80,3128,3132,5985,8080,8088,

@@ -21,6 +21,8 @@ from tracedoc.decode.apptree import ascii_text
 from tracedoc.decode.ftp import show
 
 NAME = "imap"
+HANDS_OFF_TO = ("tls",)
+"""Protocols this one may hand its stream to (the stream may turn into TLS (STARTTLS): decoded whenever TLS columns are wanted)."""
 FIELDS = (
     F("imap.isrequest", "bool", "Request"),
     F("imap.line", "string", "Line", multi=True),

@@ -19,6 +19,8 @@ from tracedoc.decode.apptree import ascii_text
 from tracedoc.decode.ftp import line_end, show, token
 
 NAME = "pop"
+HANDS_OFF_TO = ("tls",)
+"""Protocols this one may hand its stream to (the stream may turn into TLS (STARTTLS): decoded whenever TLS columns are wanted)."""
 FIELDS = (
     F("pop.request", "string", "Request"),
     F("pop.request.command", "string", "Request command"),

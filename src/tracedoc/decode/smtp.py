@@ -30,6 +30,8 @@ from tracedoc.decode.apptree import ascii_text
 from tracedoc.decode.ftp import line_end, show
 
 NAME = "smtp"
+HANDS_OFF_TO = ("tls",)
+"""Protocols this one may hand its stream to (the stream may turn into TLS (STARTTLS): decoded whenever TLS columns are wanted)."""
 FIELDS = (
     F("smtp.req", "bool", "Request", multi=True),
     F("smtp.rsp", "bool", "Response"),

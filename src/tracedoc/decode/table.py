@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from tracedoc.decode import app as app_module
 from tracedoc.decode import frame, innermost, zos_discard
 from tracedoc.decode.app import AppDecoder
 from tracedoc.decode.context import Ctx, Payloads
@@ -157,10 +158,13 @@ class Decoder:
     default is every column of :data:`SCHEMA`.  The application pass runs
     only when one of the columns is an application column.
     ``detail_frames`` are frame numbers whose Packet Details trees the
-    application pass keeps (``self.app.trees``).
+    application pass keeps (``self.app.trees``).  ``skip_opaque``: the
+    application pass stops at the sealed rest of a conversation (see
+    :class:`~tracedoc.decode.app.AppDecoder`).
     """
 
-    def __init__(self, columns: list[str] | None = None, detail_frames: set[int] | None = None) -> None:
+    def __init__(self, columns: list[str] | None = None, detail_frames: set[int] | None = None,
+                 skip_opaque: bool = False) -> None:
         self.reassembler = Reassembler()
         if columns is None:
             self.schema = SCHEMA
@@ -169,8 +173,12 @@ class Decoder:
             if unknown:
                 raise KeyError(f"unknown columns: {unknown}")
             self.schema = pa.schema([SCHEMA.field(c) for c in dict.fromkeys(columns)])
-        wants_apps = columns is None or bool(APP_COLUMNS.intersection(self.schema.names))
-        self.app: AppDecoder | None = AppDecoder(detail_frames) if wants_apps else None
+        names = frozenset(self.schema.names)
+        wants_apps = columns is None or not APP_COLUMNS.isdisjoint(names)
+        # Which protocol a frame shows, and its message, need every protocol decoded.
+        every = columns is None or not names.isdisjoint(f.name for f in app_module.FIELDS)
+        self.app: AppDecoder | None = AppDecoder(detail_frames, None if every else names, skip_opaque) \
+            if wants_apps else None
 
     def decode(self, batch: FrameBatch) -> pa.RecordBatch:
         ctx = Ctx(batch)

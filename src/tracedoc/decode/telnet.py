@@ -26,6 +26,8 @@ from tracedoc.decode.apptree import Tree, Truncated, ascii_text
 from tracedoc.decode.fields import F
 
 NAME = "telnet"
+HANDS_OFF_TO = ("tls",)
+"""Protocols this one may hand its stream to (the stream may turn into TLS (STARTTLS): decoded whenever TLS columns are wanted)."""
 FIELDS = (
     F("telnet.cmd", "u8", "Command", multi=True),
     F("telnet.subcmd", "u8", "Subcommand", multi=True),

@@ -161,6 +161,7 @@ _SERVER = "tls.server"          # (server port, client port) from the ClientHell
 _CCS = "tls.ccs"                # {from_server: frame of that side's first ChangeCipherSpec}
 _HS = "tls.hs"                  # {from_server: bytes of a handshake message still being reassembled}
 _MSG = "tls.msg"                # (frame, items of the Messages text already given in that frame)
+_SEALED = "tls.sealed"          # {from_server} of the sides that have sent an application data record
 
 _MAX_HS_MESSAGE = 1 << 20
 """A handshake message being reassembled is dropped past this size."""
@@ -213,6 +214,15 @@ def _ssl2_header(data: bytes) -> tuple[int, int, int]:
     if b0 & 0x80:
         return 2, ((b0 & 0x7F) << 8) | data[1], -1
     return 3, ((b0 & 0x3F) << 8) | data[1], data[2] if len(data) > 2 else 0
+
+
+def opaque(state: dict) -> bool:
+    """Whether the rest of this conversation is sealed: both sides have sent
+    an application data record, so what follows is encrypted (alerts
+    included) and only its record headers could be read.  The application
+    pass may stop decoding the conversation here when its caller judges the
+    set-up only (``tracedoc diagnose``)."""
+    return len(state.get(_SEALED, ())) == 2
 
 
 def pdu_length(data: bytes, info: AppInfo) -> int:
@@ -374,6 +384,7 @@ def _record(data: bytes, tree: Tree, info: AppInfo, items: list[str]) -> None:
         if ct == CT_HANDSHAKE:
             _handshake(r, 5, end, tree, info, items, version, from_server, rec)
         elif ct == CT_APPLICATION_DATA:
+            st.setdefault(_SEALED, set()).add(from_server)
             items.append("Application Data")
             if wn:
                 app = _APP_PROTOCOLS.get(info.port) or _APP_PROTOCOLS.get(min(info.srcport, info.dstport)) \
