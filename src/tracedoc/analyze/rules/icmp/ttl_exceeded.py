@@ -19,7 +19,7 @@ def ttl_exceeded(ev: Evidence, p: dict[str, float]) -> list[Finding]:
         what = "DNS queries" if dport == 53 else "packets"
         out.append(Finding(
             "icmp.ttl_exceeded", "Traffic Errors", "error",
-            f"{what.capitalize()} to {dst} are looping or the path is too long: {reporter} reported TTL "
+            f"{what[0].upper()}{what[1:]} to {dst} are looping or the path is too long: {reporter} reported TTL "
             f"exceeded {len(rs)} time(s)",
             f"The {what} from {src} ran out of hops at {reporter}: a routing loop between routers, or a TTL "
             "set too low for the path (a traceroute does this on purpose).",
