@@ -1,6 +1,12 @@
 """``diagnose`` over the whole corpus: it never crashes, and on the captures
 whose MANIFEST (tshark's expert analysis) lists TCP retransmissions, zero
-windows or ICMP errors, the matching rule fires."""
+windows or ICMP errors, the matching rule fires.
+
+The table is read as ``tracedoc diagnose`` reads it: only the columns the
+rules and their tables read, TLS up to where both sides encrypt.  On every
+capture with a MANIFEST diagnostic feature the findings must be the same
+as from the full table, so a rule reading a column it does not declare
+(:meth:`Rule.columns`) is caught."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import pytest
 
 import tracedoc
 from tests.support.corpus import DECODED_LINKTYPES, captures, have_corpus
-from tracedoc.analyze.diagnose import Evidence, diagnose
+from tracedoc.analyze.diagnose import Evidence, diagnose, diagnosis_columns
 from tracedoc.analyze.rules import all_rules, settings
 from tracedoc.analyze.summary import infer_local
 
@@ -53,13 +59,21 @@ def _features() -> dict[str, set[str]]:
 def test_diagnose_whole_corpus() -> None:
     rules = all_rules()
     conf = settings(rules, [])
-    crashes, missing, undecoded, expected = [], [], [], 0
+    cols = diagnosis_columns(rules)
+    crashes, missing, undecoded, differ, expected, compared = [], [], [], [], 0, 0
     caps = [c for c in captures() if c.path.exists()]
     features = _features()
     for c in caps:
         try:
-            tbl = tracedoc.open(c.path).packets
+            tbl = tracedoc.open(c.path).table(cols, skip_opaque=True)
             found = diagnose(Evidence(tbl, infer_local(tbl)), rules, conf)
+            if features.get(c.rel):
+                full = tracedoc.open(c.path).packets
+                whole = diagnose(Evidence(full, infer_local(full)), rules, conf)
+                compared += 1
+                if [f.as_dict() for f in whole] != [f.as_dict() for f in found]:
+                    differ.append(f"{c.rel}: {sorted(f.rule for f in whole)} from the full table, "
+                                  f"{sorted(f.rule for f in found)} from diagnose's columns")
         except Exception:  # noqa: BLE001 - every crash is collected and reported
             crashes.append(f"{c.rel}: {traceback.format_exc(limit=3)}")
             continue
@@ -81,7 +95,10 @@ def test_diagnose_whole_corpus() -> None:
         print("  MISSING", m)
     for u in undecoded:
         print("  NOT DECODED", u)
+    print(f"  findings from diagnose's columns = from the full table on {compared - len(differ)}/{compared}")
     assert not crashes, "\n".join(crashes[:10])
+    assert compared > 250
+    assert not differ, "\n".join(differ[:10])
     assert expected > 90
     assert not missing, "\n".join(missing)
     assert len(undecoded) <= 0.05 * expected

@@ -81,6 +81,21 @@ class Evidence:
         return self.frames[rows].tolist()
 
 
+def diagnosis_columns(rules: list[Rule]) -> list[str]:
+    """The packet-table columns :class:`Evidence` and ``rules`` read: what
+    ``tracedoc diagnose`` decodes."""
+    from tracedoc.analyze import endpoints, ftp_data, transactions
+    from tracedoc.analyze.sessions import SESSION_COLUMNS
+
+    addresses = ["tracedoc.tunnel.src", "tracedoc.tunnel.dst", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
+                 "arp.src.proto_ipv4", "arp.dst.proto_ipv4"]
+    cols = ["frame.number", *addresses, *endpoints.NEEDS, *SESSION_COLUMNS, *transactions.COLUMNS,
+            *ftp_data.NEEDS]
+    for r in rules:
+        cols += r.columns()
+    return list(dict.fromkeys(cols))
+
+
 def _same(*keys: str):  # type: ignore[no-untyped-def]
     """A cause explains a symptom when these details of both are equal."""
     return lambda cause, symptom: all(cause.details.get(k) == symptom.details.get(k) for k in keys)
@@ -100,12 +115,49 @@ def _same_session(cause: Finding, symptom: Finding) -> bool:
     return bool(symptom.sessions) and set(symptom.sessions) <= set(cause.sessions)
 
 
+def _shares_session(cause: Finding, symptom: Finding) -> bool:
+    """The cause's evidence lies in a session the symptom is about (an ICMP
+    error is part of the session whose datagram it quotes)."""
+    return bool(set(symptom.sessions) & set(cause.sessions))
+
+
+def _quoted_server(cause: Finding, symptom: Finding) -> bool:
+    """An ICMP error quoting a datagram between the server the symptom says
+    did not answer and one of that symptom's clients: a query (client to
+    server) that looped or was refused on the way, or an answer (server to
+    client) too big for the path."""
+    server = symptom.details.get("server")
+    if server is None:
+        return False
+    host = str(server).rsplit(":", 1)[0] if str(server).count(":") == 1 else str(server)
+    clients = symptom.details.get("clients") or ([symptom.details["client"]] if symptom.details.get("client")
+                                                 else None)
+    src, dst = cause.details.get("src"), cause.details.get("dst")
+    for a, b in ((dst, src), (src, dst)):   # a query quoted, or an answer quoted
+        if a == host and (clients is None or b in clients):
+            return True
+    return False
+
+
+def _same_destination(cause: Finding, symptom: Finding) -> bool:
+    return cause.details.get("dst") is not None and cause.details.get("dst") == symptom.details.get("dst")
+
+
 EXPLAINS = (
     ("ftp.brute_force", "ftp.logon_failure", _same("client", "server")),
     ("ftp.active_data_syn_missing", "tcp.syn_unanswered", _same_session),
     ("ftp.passive_data_connect_failed", "tcp.syn_unanswered", _same_session),
     ("ftp.active_data_syn_missing", "ftp.error_reply", _data_connection_reply),
     ("ftp.passive_data_connect_failed", "ftp.error_reply", _data_connection_reply),
+    # A loop shows as TTL exceeded; both explain what they made fail.
+    ("ip.routing_loop", "icmp.ttl_exceeded", _same_destination),
+    ("icmp.ttl_exceeded", "dns.no_response", _quoted_server),
+    ("icmp.ttl_exceeded", "tcp.syn_unanswered", _shares_session),
+    ("icmp.unreachable", "dns.no_response", _quoted_server),
+    ("icmp.unreachable", "snmp.no_response", _quoted_server),
+    ("icmp.unreachable", "tcp.syn_unanswered", _shares_session),
+    ("icmp.frag_needed", "dns.no_response", _quoted_server),
+    ("icmp.frag_needed", "tcp.retransmissions", _shares_session),
 )
 """(cause rule, symptom rule, match): a symptom a cause explains is listed
 under the cause instead of as a finding of its own."""

@@ -30,7 +30,7 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
     import pyarrow as pa
 
     import tracedoc
-    from tracedoc.analyze.diagnose import Evidence, diagnose as run
+    from tracedoc.analyze.diagnose import Evidence, diagnose as run, diagnosis_columns
     from tracedoc.analyze.rules import all_rules, settings
     from tracedoc.analyze.summary import infer_local
     from tracedoc.cli.main import _display_filter, _finish, check_local, load_table
@@ -43,7 +43,9 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
         raise click.BadParameter(str(e), param_hint="--set")
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
-    tbl = load_table(trace)
+    # Only the columns the rules read; TLS up to where both sides encrypt (the
+    # rules judge set-ups; a filter may look further, so then all of it).
+    tbl = load_table(trace, diagnosis_columns(rules), flt, skip_opaque=flt is None)
     side = infer_local(tbl, local)
     if flt is not None:
         tbl = tbl.filter(pa.array(flt(tbl)))

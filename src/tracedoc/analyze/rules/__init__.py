@@ -41,6 +41,16 @@ class Rule:
     title: str
     params: tuple[Param, ...]
     run: Callable[[Evidence, dict[str, float]], list[Finding]]
+    needs: tuple[str, ...] = ()
+    """Packet-table columns the rule reads under names made at run time
+    (``f"inner.{proto}.dstport"``); see :meth:`columns`."""
+
+    def columns(self) -> list[str]:
+        """The packet-table columns this rule reads itself: every column name
+        written out in its module or its area's ``_common.py``, plus
+        :attr:`needs`.  ``tracedoc diagnose`` decodes only these and what
+        the session, transaction and FTP-link tables read."""
+        return list(dict.fromkeys([*_named_columns(self.run.__module__), *self.needs]))
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -48,6 +58,25 @@ class Rule:
 
     def defaults(self) -> dict[str, float]:
         return {p.name: p.default for p in self.params}
+
+
+def _named_columns(module: str) -> list[str]:
+    """Column names appearing as string constants in ``module`` and its area's ``_common``."""
+    import ast
+    import importlib.util
+
+    from tracedoc.analyze.derived import FIELDS
+
+    out: list[str] = []
+    for name in (module, module.rsplit(".", 1)[0] + "._common"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        out += [n.value for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in FIELDS]
+    return out
 
 
 def all_rules() -> list[Rule]:

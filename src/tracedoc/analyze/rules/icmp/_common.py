@@ -37,8 +37,11 @@ def flow(ev: Evidence, row: int) -> dict[str, Any]:
         "udp" if ev.values("inner.udp.dstport")[row] is not None else None
     return {"reporter": src[row], "to": dst[row], "src": addr("inner.ip.src", "inner.ipv6.src"),
             "dst": addr("inner.ip.dst", "inner.ipv6.dst"), "proto": proto,
-            "sport": ev.values(f"inner.{proto}.srcport")[row] if proto else None,
-            "dport": ev.values(f"inner.{proto}.dstport")[row] if proto else None}
+            "sport": ev.values(_PORTS[proto][0])[row] if proto else None,
+            "dport": ev.values(_PORTS[proto][1])[row] if proto else None}
+
+
+_PORTS = {"tcp": ("inner.tcp.srcport", "inner.tcp.dstport"), "udp": ("inner.udp.srcport", "inner.udp.dstport")}
 
 
 def flow_text(f: dict[str, Any]) -> str:
