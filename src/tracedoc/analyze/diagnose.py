@@ -158,6 +158,12 @@ EXPLAINS = (
     ("icmp.unreachable", "tcp.syn_unanswered", _shares_session),
     ("icmp.frag_needed", "dns.no_response", _quoted_server),
     ("icmp.frag_needed", "tcp.retransmissions", _shares_session),
+    # An expired certificate makes the client abort the handshake with an alert.
+    ("tls.certificate_expired", "tls.handshake_failure", _same_session),
+    ("tls.certificate_expired", "tls.alert", _same_session),
+    ("tls.handshake_failure", "tls.alert", _same_session),
+    # udhcpc's ARP probe found the offered address taken: the conflict is why it declined.
+    ("dhcp.decline", "arp.duplicate_address", lambda c, s: c.details.get("address") == s.details.get("ip")),
 )
 """(cause rule, symptom rule, match): a symptom a cause explains is listed
 under the cause instead of as a finding of its own."""

@@ -789,6 +789,13 @@ _SNMP_REQUESTS = (0, 1, 3, 5, 6)  # Get, GetNext, Set, GetBulk, Inform: the Conf
 _SNMP_RESPONSES = (2, 8)  # Response, Report: the Response Class
 
 
+def _quoted(c: _Cols) -> np.ndarray:
+    """Rows that are ICMP errors: an application message in them is the
+    quoted datagram's, not one the sender sent (DNS is matched by
+    :class:`DnsMatcher`, which knows this too)."""
+    return c.num("icmp.type")[1] | c.num("icmpv6.type")[1]
+
+
 def _snmp(c: _Cols) -> list[_Txn]:
     """Request PDUs -> the Response (or Report) PDU with their request-id, per
     conversation.  A request repeating a pending request-id is a retry."""
@@ -796,7 +803,7 @@ def _snmp(c: _Cols) -> list[_Txn]:
 
     pdu, has_pdu = c.num("snmp.data")
     _, has_id = c.num("snmp.request_id")
-    rows = np.flatnonzero(has_pdu & has_id & np.isin(pdu, (*_SNMP_REQUESTS, *_SNMP_RESPONSES)))
+    rows = np.flatnonzero(has_pdu & has_id & np.isin(pdu, (*_SNMP_REQUESTS, *_SNMP_RESPONSES)) & ~_quoted(c))
     if not len(rows):
         return []
     keys = _conversation_keys(c, rows)
@@ -838,7 +845,7 @@ def _dhcp(c: _Cols) -> list[_Txn]:
 
     kind, has = c.num("dhcp.option.dhcp")
     _, has_id = c.num("dhcp.id")
-    rows = np.flatnonzero(has & has_id & np.isin(kind, (1, 2, 3, 5, 6, 8)))
+    rows = np.flatnonzero(has & has_id & np.isin(kind, (1, 2, 3, 5, 6, 8)) & ~_quoted(c))
     if not len(rows):
         return []
     xid, mac, your = _by_row(c, rows, "dhcp.id", "dhcp.hw.mac_addr", "dhcp.ip.your")
