@@ -1,0 +1,1 @@
+"""ARP rules: two hosts claiming one IPv4 address."""

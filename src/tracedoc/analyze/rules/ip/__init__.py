@@ -1,0 +1,1 @@
+"""IP layer rules: discarded packets (z/OS CTRACE), routing loops, broadcast storms."""

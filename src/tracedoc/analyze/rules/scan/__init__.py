@@ -1,0 +1,1 @@
+"""Scans: one source probing many ports of a host, or many hosts."""
