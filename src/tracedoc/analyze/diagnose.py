@@ -158,6 +158,14 @@ EXPLAINS = (
     ("icmp.unreachable", "tcp.syn_unanswered", _shares_session),
     ("icmp.frag_needed", "dns.no_response", _quoted_server),
     ("icmp.frag_needed", "tcp.retransmissions", _shares_session),
+    # A scan's probes are refused, unanswered, reset or met with ICMP errors.
+    *((scan, symptom, _shares_session) for scan in ("scan.port_scan", "scan.address_scan")
+      for symptom in ("tcp.connection_refused", "tcp.syn_unanswered", "tcp.retransmissions", "tcp.reset",
+                      "icmp.unreachable")),
+    # z/OS discarded the packets the other side then sent again.
+    ("ip.discarded", "tcp.syn_unanswered", _shares_session),
+    ("ip.discarded", "tcp.retransmissions", _shares_session),
+    ("ip.routing_loop", "dns.no_response", _quoted_server),
     # An expired certificate makes the client abort the handshake with an alert.
     ("tls.certificate_expired", "tls.handshake_failure", _same_session),
     ("tls.certificate_expired", "tls.alert", _same_session),
