@@ -10,13 +10,14 @@ from tracedoc.analyze.rules.tcp._common import (
     flagged,
     per_session,
     server,
+    session_list,
 )
 
 
 def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     mask = flagged(ev, "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
                     "tcp.analysis.spurious_retransmission")
-    rows = {r["sid"]: r for r in ev.sessions.table.to_pylist() if r["proto"] == "tcp"}
+    rows = {r["sid"]: r for r in session_list(ev)}
     out = []
     for sid, frames in per_session(ev, mask).items():
         r = rows.get(sid)

@@ -9,12 +9,13 @@ from tracedoc.analyze.rules.tcp._common import (
     flagged,
     per_session,
     server,
+    session_list,
 )
 
 
 def zero_window(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     mask = flagged(ev, "tcp.analysis.zero_window")
-    rows = {r["sid"]: r for r in ev.sessions.table.to_pylist()}
+    rows = {r["sid"]: r for r in session_list(ev)}
     out = []
     for sid, frames in per_session(ev, mask).items():
         r = rows.get(sid)
