@@ -77,6 +77,100 @@ class Trace:
         return [str(e) for e in self.info.errors]
 
 
+def split_columns(columns: list[str]) -> tuple[list[list[str]], list[str]]:
+    """``columns`` as (groups of the columns the application pass makes, or
+    that are derived from them; the rest).
+
+    Each group can be decoded by a process of its own: the datagram
+    protocols' columns (DNS, DHCP, SNMP, ...) in one, the stream protocols'
+    (TLS, HTTP, FTP, mail) in the other; a derived column goes with the
+    protocols it is built on (groups it spans are merged).
+    """
+    from tracedoc.analyze.derived import DERIVERS
+    from tracedoc.decode.dispatch import APP_PROTOCOLS, UDP_APPS
+
+    datagram = {id(m) for m in UDP_APPS.values()}
+    group_of: dict[str, int] = {}
+    for m in APP_PROTOCOLS:
+        for f in m.FIELDS:
+            group_of[f.name] = 0 if id(m) in datagram else 1
+    names: list[set[str]] = [set(), set()]
+    for name, g in group_of.items():
+        names[g].add(name)
+    for d in DERIVERS:
+        hit = {group_of[n] for n in d.NEEDS if n in group_of}
+        if len(hit) > 1:   # built on both: one process makes both
+            names = [names[0] | names[1], set()]
+            group_of = dict.fromkeys(group_of, 0)
+            hit = {0}
+        for g in hit:
+            for f in d.FIELDS:
+                group_of[f.name] = g
+                names[g].add(f.name)
+    wanted = list(dict.fromkeys(columns))
+    groups = [[c for c in wanted if c in group] for group in names]
+    return [g for g in groups if g], [c for c in wanted if c not in group_of]
+
+
+class BackgroundTable:
+    """Some columns of a trace's packet table, decoded by a forked process
+    while this one goes on with other work (on a second core).
+
+    The child reads the file itself and writes the table to a temporary
+    Arrow file; :meth:`result` waits for it.  Fork before this process has
+    decoded anything (no Arrow or numpy worker threads yet: a fork is only
+    safe then).
+    """
+
+    def __init__(self, path: str, columns: list[str], skip_opaque: bool = False) -> None:
+        import multiprocessing as mp
+        import tempfile
+
+        fd, self._file = tempfile.mkstemp(prefix="tracedoc-", suffix=".arrow")
+        os.close(fd)
+        self._proc = mp.get_context("fork").Process(
+            target=_background_worker, args=(path, columns, skip_opaque, self._file),
+            name="tracedoc-decode", daemon=True)
+        self._proc.start()
+
+    def result(self) -> pa.Table:
+        """The table (waits for the child); RuntimeError if the child failed."""
+        try:
+            self._proc.join()
+            if self._proc.exitcode != 0:
+                raise RuntimeError(f"the decoding process failed (exit code {self._proc.exitcode})")
+            with pa.OSFile(self._file, "rb") as src:   # read into memory: the file goes next
+                return pa.ipc.open_file(src).read_all()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove its file (never raises)."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
+        try:
+            os.unlink(self._file)
+        except OSError:
+            pass
+
+
+def _background_worker(path: str, columns: list[str], skip_opaque: bool, out: str) -> None:
+    import sys
+
+    from tracedoc import _malloc
+
+    _malloc.tune()
+    try:
+        tbl = Trace(path).table(columns, skip_opaque=skip_opaque)
+        with pa.OSFile(out, "wb") as sink, pa.ipc.new_file(sink, tbl.schema) as w:
+            w.write_table(tbl)
+    except BaseException as e:  # reported by the parent, which owns the exit code
+        sys.stderr.write(f"tracedoc: internal error in the decoding process: {type(e).__name__}: {e}\n")
+        os._exit(3)
+    os._exit(0)
+
+
 def open(path: str | os.PathLike[str]) -> Trace:  # noqa: A001 - the API's name
     """Open a trace (pcap, pcapng, compressed or not)."""
     return Trace(path)

@@ -9,6 +9,7 @@ by category, then most severe first, then by first evidence frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -19,12 +20,39 @@ from tracedoc.analyze.rules import Rule
 from tracedoc.analyze.summary import LocalSide
 
 
-class Evidence:
-    """A trace's packet table and the analysis tables rules read."""
+class Pending(Exception):
+    """A rule asked for what needs the application columns before they came."""
 
-    def __init__(self, tbl: pa.Table, local: LocalSide | None = None) -> None:
+
+class Evidence:
+    """A trace's packet table and the analysis tables rules read.
+
+    With ``app_pending`` the table lacks the application pass's columns for
+    now (another process is decoding them): the transaction and FTP-link
+    tables raise :class:`Pending` until :meth:`complete` adds them.
+    """
+
+    def __init__(self, tbl: pa.Table, local: LocalSide | None = None, app_pending: bool = False) -> None:
         self.tbl = tbl
         self.local = local
+        self.app_pending = app_pending
+
+    def complete(self, app: pa.Table) -> None:
+        """Add the application columns (same rows, in order)."""
+        if app.num_rows != self.tbl.num_rows:
+            raise RuntimeError(f"the application columns have {app.num_rows} rows, the packet table "
+                               f"{self.tbl.num_rows}")
+        tbl = self.tbl
+        for name in app.column_names:
+            if name not in tbl.column_names:
+                tbl = tbl.append_column(app.schema.field(name), app[name])
+        self.tbl = tbl
+        self.app_pending = False
+        self.__dict__.pop("_values", None)   # columns read while they were missing
+
+    def _ready(self) -> None:
+        if self.app_pending:
+            raise Pending
 
     @cached_property
     def frames(self) -> np.ndarray:
@@ -40,12 +68,14 @@ class Evidence:
     def transactions(self) -> pa.Table:
         from tracedoc.analyze.transactions import transactions
 
+        self._ready()
         return transactions(self.tbl)
 
     @cached_property
     def ftp_links(self) -> pa.Table:
         from tracedoc.analyze.ftp_data import ftp_data_links
 
+        self._ready()
         return ftp_data_links(self.tbl, self.sessions.sid)
 
     def column(self, name: str) -> pa.Array:
@@ -158,6 +188,13 @@ EXPLAINS = (
     ("icmp.unreachable", "tcp.syn_unanswered", _shares_session),
     ("icmp.frag_needed", "dns.no_response", _quoted_server),
     ("icmp.frag_needed", "tcp.retransmissions", _shares_session),
+    # An unanswered SYN is sent again: those are its retransmissions, not a lossy path's.
+    ("tcp.syn_unanswered", "tcp.retransmissions", _same_session),
+    ("tcp.mss_mismatch", "tcp.retransmissions", _same_session),
+    ("icmp.frag_needed", "tcp.mss_mismatch", _shares_session),
+    # FTP servers delay the answer to a wrong password on purpose.
+    ("ftp.brute_force", "tcp.slow_response", _shares_session),
+    ("ftp.logon_failure", "tcp.slow_response", _shares_session),
     # A scan's probes are refused, unanswered, reset or met with ICMP errors.
     *((scan, symptom, _shares_session) for scan in ("scan.port_scan", "scan.address_scan")
       for symptom in ("tcp.connection_refused", "tcp.syn_unanswered", "tcp.retransmissions", "tcp.reset",
@@ -191,15 +228,43 @@ def _nest(found: list[Finding]) -> list[Finding]:
 
 
 def diagnose(ev: Evidence, rules: list[Rule], settings: dict[str, dict[str, float]],
-             min_severity: str = "info") -> list[Finding]:
+             min_severity: str = "info", app: Callable[[], pa.Table] | None = None) -> list[Finding]:
     """Every finding of ``rules`` on ``ev``, deduplicated, symptoms nested
-    under their causes, and in report order."""
+    under their causes, and in report order.
+
+    ``app``: ``ev`` is app-pending and this gives the application columns
+    (waiting for them).  Rules that do not read them run first, the others
+    once they are there.
+    """
+    found: list[Finding] = []
+    later: list[Rule] = []
+    if app is not None:
+        from tracedoc.decode.table import APP_COLUMNS
+
+        for rule in rules:
+            if not APP_COLUMNS.isdisjoint(rule.columns()):
+                later.append(rule)
+                continue
+            try:
+                found += rule.run(ev, settings[rule.id])
+            except Pending:
+                later.append(rule)
+        ev.complete(app())
+    else:
+        later = rules
+    for rule in later:
+        found += rule.run(ev, settings[rule.id])
+    return report(found, min_severity)
+
+
+def report(found: list[Finding], min_severity: str = "info") -> list[Finding]:
+    """Findings deduplicated (same ``key``), symptoms nested under their
+    causes, those at or above ``min_severity``, in report order."""
     floor = severity_rank(min_severity)
     seen: dict[str, Finding] = {}
-    for rule in rules:
-        for f in rule.run(ev, settings[rule.id]):
-            if f.key not in seen:
-                seen[f.key] = f
+    for f in found:
+        if f.key not in seen:
+            seen[f.key] = f
     top = [f for f in _nest(list(seen.values())) if severity_rank(f.severity) >= floor]
     return sorted(top, key=lambda f: (CATEGORIES.index(f.category), -severity_rank(f.severity),
                                       f.frames[0] if f.frames else 0, f.rule))

@@ -34,6 +34,7 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
     from tracedoc.analyze.rules import all_rules, settings
     from tracedoc.analyze.summary import infer_local
     from tracedoc.cli.main import _display_filter, _finish, check_local, load_table
+    from tracedoc.trace import BackgroundTable, split_columns
 
     check_local(local)
     rules = all_rules()
@@ -43,18 +44,53 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
         raise click.BadParameter(str(e), param_hint="--set")
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
-    # Only the columns the rules read; TLS up to where both sides encrypt (the
-    # rules judge set-ups; a filter may look further, so then all of it).
-    tbl = load_table(trace, diagnosis_columns(rules), flt, skip_opaque=flt is None)
-    side = infer_local(tbl, local)
-    if flt is not None:
-        tbl = tbl.filter(pa.array(flt(tbl)))
-    findings = run(Evidence(tbl, side), rules, conf, min_severity)
+    cols = diagnosis_columns(rules)
+    app, rest = split_columns(cols)
+    if flt is None and app and rest and _two_cores(trace):
+        # The application pass (the slow part) in other processes, one per
+        # group of protocols, while this one decodes the rest, builds the
+        # sessions and runs the rules that need nothing else.
+        bgs = [BackgroundTable(trace.path, group, skip_opaque=True) for group in app]
+        try:
+            tbl = load_table(trace, rest)
+            ev = Evidence(tbl, infer_local(tbl, local), app_pending=True)
+            ev.sessions  # noqa: B018 - built while the other processes decode
+            findings = run(ev, rules, conf, min_severity, app=lambda: _joined([b.result() for b in bgs]))
+        finally:
+            for b in bgs:
+                b.close()
+    else:
+        # Only the columns the rules read; TLS up to where both sides encrypt
+        # (the rules judge set-ups; a filter may look further, so then all of it).
+        tbl = load_table(trace, cols, flt, skip_opaque=flt is None)
+        side = infer_local(tbl, local)
+        if flt is not None:
+            tbl = tbl.filter(pa.array(flt(tbl)))
+        findings = run(Evidence(tbl, side), rules, conf, min_severity)
     if fmt == "json":
         write_json([f.as_dict() for f in findings])
     else:
         _text(findings, {r.id: r for r in rules}, conf)
     _finish(trace)
+
+
+def _joined(tables):  # type: ignore[no-untyped-def]
+    out = tables[0]
+    for t in tables[1:]:
+        for name in t.column_names:
+            out = out.append_column(t.schema.field(name), t[name])
+    return out
+
+
+def _two_cores(trace) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a second decoding process pays: two cores, and a trace big
+    enough that the fork and the hand-over cost less than they save."""
+    import os
+
+    from tracedoc.cli.fields_cmd import PARALLEL_MIN_BYTES
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores >= 2 and (trace.info.file_size or 0) >= PARALLEL_MIN_BYTES
 
 
 def _text(findings, rules, conf) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ analysis tables; they never decode.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,8 @@ class Rule:
         return {p.name: p.default for p in self.params}
 
 
-def _named_columns(module: str) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _named_columns(module: str) -> tuple[str, ...]:
     """Column names appearing as string constants in ``module`` and its area's ``_common``."""
     import ast
     import importlib.util
@@ -76,7 +78,7 @@ def _named_columns(module: str) -> list[str]:
             tree = ast.parse(f.read())
         out += [n.value for n in ast.walk(tree)
                 if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in FIELDS]
-    return out
+    return tuple(out)
 
 
 def all_rules() -> list[Rule]:
