@@ -94,9 +94,12 @@ def test_ftp_brute_force() -> None:
     bf = by_rule(findings)["ftp.brute_force"]
     assert len(bf) == 1 and bf[0]["severity"] == "critical"
     assert bf[0]["frames"] == tshark_frames(path, "ftp.response.code == 530")
-    # The logon failures are the attack's symptoms, nested under it.
-    assert [s["rule"] for s in bf[0].get("symptoms", [])] == ["ftp.logon_failure"]
-    assert "ftp.logon_failure" not in by_rule(findings)
+    # The logon failures are the attack's symptoms, nested under it; so are the
+    # server's slow answers to wrong passwords (servers delay them on purpose).
+    symptoms = bf[0].get("symptoms", [])
+    assert [s["rule"] for s in symptoms if s["rule"] != "tcp.slow_response"] == ["ftp.logon_failure"]
+    assert all(set(s["sessions"]) <= set(bf[0]["sessions"]) for s in symptoms)
+    assert not {"ftp.logon_failure", "tcp.slow_response"} & set(by_rule(findings))
     # With a higher bar it is no attack, and the failures are reported on their own.
     again = by_rule(diagnose(path, "--set", "ftp.brute_force.min_failures=1000"))
     assert "ftp.brute_force" not in again and len(again["ftp.logon_failure"]) == 1

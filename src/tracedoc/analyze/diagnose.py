@@ -179,6 +179,10 @@ EXPLAINS = (
     ("ftp.passive_data_connect_failed", "tcp.syn_unanswered", _same_session),
     ("ftp.active_data_syn_missing", "ftp.error_reply", _data_connection_reply),
     ("ftp.passive_data_connect_failed", "ftp.error_reply", _data_connection_reply),
+    ("ftp.active_data_syn_missing", "tcp.connection_refused", _same_session),
+    ("ftp.passive_data_connect_failed", "tcp.connection_refused", _same_session),
+    # After a 550 the server resets the data connection the client had opened.
+    ("ftp.error_reply", "tcp.reset", _same_session),
     # A loop shows as TTL exceeded; both explain what they made fail.
     ("ip.routing_loop", "icmp.ttl_exceeded", _same_destination),
     ("icmp.ttl_exceeded", "dns.no_response", _quoted_server),
