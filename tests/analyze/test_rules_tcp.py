@@ -556,3 +556,44 @@ def test_an_answer_that_starts_with_a_retransmission_is_not_server_time(tmp_path
     assert of(judge(path), "tcp.slow_response") == []
     # The retransmission is what tshark calls one (the independent check that this trace is what it says).
     assert resent in tshark_frames(path, "tcp.analysis.retransmission")
+
+
+# -- tcp.retransmissions: a close the peer was slow to acknowledge -----------------------------------
+
+def _close_with_fin_resent(conn: Conn, t: float, resends: int) -> list[int]:
+    """The client's FIN, sent again ``resends`` times 200 ms apart before the server acknowledges it
+    (a delayed ACK of the close). Returns the frames of the copies."""
+    c, s = conn.c, conn.s
+    fin_seq = c.nxt
+    conn.cap.add(int(t * MS), conn._frame(c, fin_seq, c.acked, FIN | ACK, 502))
+    copies = [conn.cap.add(int((t + 200 * (k + 1)) * MS), conn._frame(c, fin_seq, c.acked, FIN | ACK, 502))
+              for k in range(resends)]
+    c.nxt = fin_seq + 1
+    conn.ack(s, t + 200 * resends + 1, 65535)
+    return copies
+
+
+@pytest.mark.parametrize("resends, reported", [(1, False), (2, True)])
+def test_a_lone_fin_sent_again_is_no_retransmission_problem(tmp_path, resends, reported):
+    cap = Capture()
+    conn = Conn(cap)
+    t = conn.handshake(0)
+    conn.send(conn.c, t + 1, 100)
+    conn.send(conn.s, t + 52, 1000)
+    conn.ack(conn.c, t + 53, 65535)
+    copies = _close_with_fin_resent(conn, t + 60, resends)
+    path = cap.write(tmp_path / "t.pcap")
+    # tshark flags every copy a retransmission; the rule leaves out one alone.
+    assert tshark_frames(path, "tcp.analysis.retransmission") == copies
+    found = of(judge(path), "tcp.retransmissions")
+    assert bool(found) == reported
+    if reported:
+        assert found[0].frames == copies
+    # A data retransmission on the same kind of connection is always counted, lone FIN or not.
+    cap2 = Capture()
+    conn2 = Conn(cap2)
+    t2 = conn2.handshake(0)
+    resent = lossy_exchange(conn2, t2)
+    fins = _close_with_fin_resent(conn2, t2 + 300, resends)
+    found2 = of(judge(cap2.write(tmp_path / "u.pcap")), "tcp.retransmissions")
+    assert len(found2) == 1 and found2[0].frames == ([resent] + (fins if reported else []))

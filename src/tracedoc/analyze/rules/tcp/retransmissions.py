@@ -1,8 +1,13 @@
 """``tcp.retransmissions``: connections with retransmitted segments (Wireshark's
-retransmission, fast and spurious retransmission flags), warning or error by rate."""
+retransmission, fast and spurious retransmission flags), warning or error by rate.
+
+A bare FIN (no data) sent again once is left out: the peer delayed its ACK
+of the close, which delays no data (busy hosts do it now and then; two or
+more, ``min_fin_retransmissions``, say the close is really being lost)."""
 
 from __future__ import annotations
 
+from tracedoc.analyze.columns import values
 from tracedoc.analyze.diagnose import Evidence
 from tracedoc.analyze.findings import Finding
 from tracedoc.analyze.rules import Param, Rule
@@ -17,11 +22,18 @@ from tracedoc.analyze.rules.tcp._common import (
 def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     mask = flagged(ev, "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
                     "tcp.analysis.spurious_retransmission")
+    flags, _ = values(ev.tbl, "tcp.flags")
+    length, _ = values(ev.tbl, "tcp.len")
+    bare_fin = mask & ((flags & 0x01) != 0) & (length == 0)
+    fins = per_session(ev, bare_fin)
     rows = {r["sid"]: r for r in session_list(ev)}
     out = []
     for sid, frames in per_session(ev, mask).items():
         r = rows.get(sid)
-        if r is None or len(frames) < p["min_retransmissions"]:
+        closing = fins.get(sid, [])
+        if 0 < len(closing) < p["min_fin_retransmissions"]:
+            frames = [f for f in frames if f not in set(closing)]
+        if r is None or not frames or len(frames) < p["min_retransmissions"]:
             continue
         total = (r["packets_in"] or 0) + (r["packets_out"] or 0)
         rate = len(frames) / total if total else 0.0
@@ -41,5 +53,7 @@ def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
 
 RULE = Rule("tcp.retransmissions", "Session Errors", "TCP retransmissions",
          (Param("min_retransmissions", 1, "report a connection with at least this many retransmitted segments"),
+          Param("min_fin_retransmissions", 2, "bare FINs sent again on one connection that count (fewer: "
+                                              "a delayed ACK of the close, left out)"),
           Param("error_rate", 0.02, "share of a connection's packets retransmitted that makes it an error, "
                                     "not a warning")), retransmissions)
