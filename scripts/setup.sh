@@ -30,9 +30,10 @@ installed() {  # is the Debian package $1 installed?
 want=(tshark tcpdump
       # tests/live: real servers and clients in network namespaces
       iproute2 ethtool dnsmasq-base bind9-dnsutils busybox openssl snmpd snmp
-      # tests/lab: an FTP server from Debian; faults injected into the lab's
-      # traffic (dropped SYNs, blocked ports, ICMP filters)
-      vsftpd nftables)
+      # tests/lab: an FTP server from Debian (its users in a pam_userdb file
+      # made with perl's DB_File), an HTTP client; faults injected into the
+      # lab's traffic (dropped SYNs, blocked ports, ICMP filters)
+      vsftpd libpam-modules perl curl nftables)
 if ! command -v "$BASE_PYTHON" >/dev/null 2>&1; then
     want+=(python3 python3-venv)
 elif [ "$("$BASE_PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "/usr" ]; then

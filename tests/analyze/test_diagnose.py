@@ -150,3 +150,35 @@ def test_icmp_errors_tied_to_their_flow(name: str, rule: str, flt: str) -> None:
                             capture_output=True, text=True, check=True, timeout=60).stdout.split("\n")[0].split("\t")
     d = found[0]["details"]
     assert d["dst"] == (quoted[0] or quoted[1]) and d["dport"] == int(quoted[2])
+
+
+ISSUE_RULE_IDS = """
+ip.discarded ip.routing_loop ip.broadcast_storm icmp.frag_needed icmp.ttl_exceeded icmp.unreachable
+arp.duplicate_address tcp.syn_unanswered tcp.connection_refused tcp.retransmissions tcp.zero_window tcp.reset
+tcp.window_scaling tcp.sack_not_agreed tcp.mss_mismatch tcp.slow_response dns.name_error dns.server_failure
+dns.refused dns.no_response dhcp.decline dhcp.nak dhcp.no_offer ftp.active_data_syn_missing
+ftp.passive_data_connect_failed ftp.error_reply ftp.logon_failure ftp.brute_force tls.alert
+tls.handshake_failure tls.certificate_expired tls.deprecated_version snmp.no_response scan.port_scan
+scan.address_scan
+""".split()
+"""Issue 6's rule ids, copied from the issue: stable, users' scripts depend on them."""
+
+
+def test_every_rule_id_of_the_issue_exists_once() -> None:
+    ids = [r.id for r in all_rules()]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(ISSUE_RULE_IDS)
+    for r in all_rules():
+        assert r.category in CATEGORIES and r.title
+        for p in r.params:
+            assert p.doc, f"{r.id}.{p.name} has no description"
+
+
+def test_rules_option_lists_every_rule_and_parameter() -> None:
+    r = subprocess.run([*tracedoc_command(), "diagnose", "--rules"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    listed = [line.split()[0] for line in r.stdout.splitlines() if line and not line.startswith(" ")]
+    assert sorted(listed) == sorted(ISSUE_RULE_IDS)
+    for rule in all_rules():
+        for p in rule.params:
+            assert f"--set {rule.id}.{p.name}=" in r.stdout

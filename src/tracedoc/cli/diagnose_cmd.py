@@ -15,7 +15,24 @@ from tracedoc.analyze.findings import SEVERITIES
 from tracedoc.cli.render import write_json
 
 
+def _list_rules(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--rules``: every rule with its category, what it reports and its parameters."""
+    if not value or ctx.resilient_parsing:
+        return
+    from tracedoc.analyze.rules import all_rules, describe
+
+    out = []
+    for r in all_rules():
+        out.append(f"{r.id}  [{r.category}]  {r.title}")
+        for p in r.params:
+            out.append(f"    --set {r.id}.{p.name}={describe(p.default)}  {p.doc}")
+    click.echo("\n".join(out))
+    ctx.exit(0)
+
+
 @click.command("diagnose")
+@click.option("--rules", is_flag=True, expose_value=False, is_eager=True, callback=_list_rules,
+              help="List every rule (id, category, what it reports) with its parameters and defaults, and exit.")
 @click.argument("file", type=click.Path())
 @click.option("-Y", "--display-filter", "display_filter", metavar="FILTER",
               help="Judge only the packets this Wireshark display filter selects.")
