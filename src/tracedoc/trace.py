@@ -77,14 +77,15 @@ class Trace:
         return [str(e) for e in self.info.errors]
 
 
-def split_columns(columns: list[str]) -> tuple[list[list[str]], list[str]]:
+def split_columns(columns: list[str], groups: int = 2) -> tuple[list[list[str]], list[str]]:
     """``columns`` as (groups of the columns the application pass makes, or
     that are derived from them; the rest).
 
-    Each group can be decoded by a process of its own: the datagram
-    protocols' columns (DNS, DHCP, SNMP, ...) in one, the stream protocols'
-    (TLS, HTTP, FTP, mail) in the other; a derived column goes with the
-    protocols it is built on (groups it spans are merged).
+    Each group can be decoded by a process of its own: with two groups, the
+    datagram protocols' columns (DNS, DHCP, SNMP, ...) in one, the stream
+    protocols' (TLS, HTTP, FTP, mail) in the other; a derived column goes
+    with the protocols it is built on (groups it spans are merged).  With
+    one group, all of them together.
     """
     from tracedoc.analyze.derived import DERIVERS
     from tracedoc.decode.dispatch import APP_PROTOCOLS, UDP_APPS
@@ -107,9 +108,11 @@ def split_columns(columns: list[str]) -> tuple[list[list[str]], list[str]]:
             for f in d.FIELDS:
                 group_of[f.name] = g
                 names[g].add(f.name)
+    if groups < 2:
+        names = [names[0] | names[1]]
     wanted = list(dict.fromkeys(columns))
-    groups = [[c for c in wanted if c in group] for group in names]
-    return [g for g in groups if g], [c for c in wanted if c not in group_of]
+    made = [[c for c in wanted if c in group] for group in names]
+    return [g for g in made if g], [c for c in wanted if c not in group_of]
 
 
 class BackgroundTable:

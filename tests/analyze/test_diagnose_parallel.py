@@ -1,7 +1,7 @@
 """``tracedoc diagnose`` on two cores gives the report it gives on one.
 
 On a big trace the CLI decodes the application columns in forked
-processes (:class:`~tracedoc.trace.BackgroundTable`, one per group of
+processes (:class:`~tracedoc.trace.BackgroundTable`, one per spare core, each a group of
 protocols) while it decodes the rest, builds the sessions and runs the
 rules that need nothing else; the others run once the columns are joined.
 Here the same steps run on small traces, and the findings must equal
@@ -34,10 +34,10 @@ def _one_process(path) -> list[dict]:  # type: ignore[no-untyped-def]
     return [f.as_dict() for f in diagnose(Evidence(tbl, infer_local(tbl)), rules, settings(rules, []))]
 
 
-def _split(path) -> list[dict]:  # type: ignore[no-untyped-def]
+def _split(path, groups: int) -> list[dict]:  # type: ignore[no-untyped-def]
     rules = all_rules()
-    app, rest = split_columns(diagnosis_columns(rules))
-    assert len(app) == 2 and rest
+    app, rest = split_columns(diagnosis_columns(rules), groups)
+    assert len(app) == groups and rest
     bgs = [BackgroundTable(str(path), group, skip_opaque=True) for group in app]
     try:
         tbl = tracedoc.open(path).table(rest)
@@ -54,17 +54,22 @@ def test_split_decoding_gives_the_same_report(path) -> None:  # type: ignore[no-
     if path != SAMPLE and not have_corpus():
         pytest.skip("../shared/corpus is not there")
     one = _one_process(path)
-    assert _split(path) == one
+    assert _split(path, groups=2) == one
+    assert _split(path, groups=1) == one
     if path.name in ("bruteforce.pcap", "tls-expired-cert.pcap"):
         # Findings of rules that wait for the application columns are there.
         assert {f["rule"] for f in one} & {"ftp.brute_force", "tls.certificate_expired"}
 
 
-def test_the_groups_cover_every_column_once() -> None:
+@pytest.mark.parametrize("groups", [1, 2])
+def test_the_groups_cover_every_column_once(groups: int) -> None:
     cols = diagnosis_columns(all_rules())
-    app, rest = split_columns(cols)
+    app, rest = split_columns(cols, groups)
+    assert len(app) == groups
     flat = [c for g in app for c in g] + rest
     assert sorted(flat) == sorted(set(cols))
+    if groups == 1:
+        return
     # DNS (a datagram protocol, with the dns.time deriver on it) and TLS go to different processes.
     assert any("dns.id" in g and "dns.time" not in rest for g in app)
     assert not any("dns.id" in g and "tls.handshake.type" in g for g in app)

@@ -62,11 +62,13 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
     flt = _display_filter(display_filter)
     trace = tracedoc.open(file)
     cols = diagnosis_columns(rules)
-    app, rest = split_columns(cols)
-    if flt is None and app and rest and _two_cores(trace):
+    spare = _spare_cores(trace)
+    app, rest = split_columns(cols, groups=spare)
+    if flt is None and app and rest and spare:
         # The application pass (the slow part) in other processes, one per
-        # group of protocols, while this one decodes the rest, builds the
-        # sessions and runs the rules that need nothing else.
+        # spare core (two at most: datagram and stream protocols), while this
+        # one decodes the rest, builds the sessions and runs the rules that
+        # need nothing else.
         bgs = [BackgroundTable(trace.path, group, skip_opaque=True) for group in app]
         try:
             tbl = load_table(trace, rest)
@@ -99,15 +101,16 @@ def _joined(tables):  # type: ignore[no-untyped-def]
     return out
 
 
-def _two_cores(trace) -> bool:  # type: ignore[no-untyped-def]
-    """Whether a second decoding process pays: two cores, and a trace big
-    enough that the fork and the hand-over cost less than they save."""
+def _spare_cores(trace) -> int:  # type: ignore[no-untyped-def]
+    """Cores beyond this process's that decoding processes may use: none for
+    a trace too small for the fork and the hand-over to pay, else the cores
+    this process may run on, less one."""
     import os
 
     from tracedoc.cli.fields_cmd import PARALLEL_MIN_BYTES
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores >= 2 and (trace.info.file_size or 0) >= PARALLEL_MIN_BYTES
+    return cores - 1 if (trace.info.file_size or 0) >= PARALLEL_MIN_BYTES else 0
 
 
 def _text(findings, rules, conf) -> None:  # type: ignore[no-untyped-def]

@@ -198,6 +198,10 @@ class AppDecoder:
         self.fields = fields
         self.skip_opaque = skip_opaque
         self._want: dict[int, bool] = {}
+        self._skipped4: set[tuple[int, int]] = set()
+        """Skipped conversations between IPv4 addresses, as (addresses, ports)
+        packed the way :meth:`_drop_skipped` packs rows: their segments are
+        dropped before the per-segment loop."""
 
         self.udp_apps = dispatch.UDP_APPS
         self.tcp_apps = dispatch.TCP_APPS
@@ -226,6 +230,10 @@ class AppDecoder:
         for r, data, s, d in pl.rebuilt_udp:
             items.append((r, 0, data, -1, s, d, len(data)))
         for rows, pos, cap, seglen, seq, flags, sp, dp in pl.tcp:
+            if self._skipped4:
+                keep = ~self._drop_skipped(keys, rows, sp, dp)
+                rows, pos, cap, seglen, seq, flags, sp, dp = (
+                    a[keep] for a in (rows, pos, cap, seglen, seq, flags, sp, dp))
             for r, p, c, sl, q, fl, s, d in zip(rows.tolist(), pos.tolist(), cap.tolist(), seglen.tolist(),
                                                 seq.tolist(), flags.tolist(), sp.tolist(), dp.tolist()):
                 items.append((r, 1, p, c, s, d, sl, q, fl))
@@ -298,6 +306,36 @@ class AppDecoder:
             return []
         return [self._dissect(mod, data, base, info, frame)]
 
+    def _drop_skipped(self, keys: _Keys, rows: np.ndarray, sp: np.ndarray, dp: np.ndarray) -> np.ndarray:
+        """Which of these TCP segments (IPv4, not tunnelled) belong to a
+        conversation already skipped: :meth:`_tcp` would return nothing for
+        them, so they need not reach it one by one."""
+        src, dst, v4 = keys.v4
+        if src is None or dst is None or v4 is None:
+            return np.zeros(len(rows), dtype=bool)
+        plain = v4[rows].copy()
+        tun = keys.tunnel[2]
+        if tun is not None:
+            plain &= ~tun[rows]
+        a = src[rows].astype(np.uint64)
+        b = dst[rows].astype(np.uint64)
+        p, q = sp.astype(np.uint64), dp.astype(np.uint64)
+        fwd = (a < b) | ((a == b) & (p <= q))      # as _tcp orders a conversation's ends
+        k1 = np.where(fwd, a, b) << np.uint64(32) | np.where(fwd, b, a)
+        k2 = np.where(fwd, p, q) << np.uint64(16) | np.where(fwd, q, p)
+        pairs = np.stack([k1, k2], axis=1)
+        uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+        gone = np.fromiter(((int(x), int(y)) in self._skipped4 for x, y in uniq.tolist()), dtype=bool,
+                           count=len(uniq))
+        return gone[inv.reshape(-1)] & plain
+
+    def _skip(self, conv: _Conversation, ckey: tuple) -> None:
+        """Decode nothing more of this conversation."""
+        conv.skip = True
+        a, sp, b, dp = ckey
+        if isinstance(a, int) and isinstance(b, int):
+            self._skipped4.add(((a << 32) | b, (sp << 16) | dp))
+
     def _wanted(self, mod: ModuleType) -> bool:
         if self.fields is None:
             return True
@@ -329,13 +367,16 @@ class AppDecoder:
         if conv is None:
             if len(self.convs) > MAX_CONVERSATIONS:
                 self.convs.clear()
+                self._skipped4.clear()
             mod, port = _lookup(self.tcp_apps, sp, dp)
-            conv = self.convs[ckey] = _Conversation(mod, port, skip=mod is not None and not self._wanted(mod))
+            conv = self.convs[ckey] = _Conversation(mod, port)
+            if mod is not None and not self._wanted(mod):
+                self._skip(conv, ckey)
         if conv.skip or (flags & 0x04 and not data):
             return []
         if self.skip_opaque and conv.module is not None and conv.module.__dict__.get("opaque") is not None \
                 and conv.module.opaque(conv.state):
-            conv.skip = True
+            self._skip(conv, ckey)
             return []
         d = conv.dirs.get((a, sp))
         if d is None:
@@ -359,7 +400,7 @@ class AppDecoder:
             if conv.module is None:
                 return []
             if not self._wanted(conv.module):
-                conv.skip = True
+                self._skip(conv, ckey)
                 return []
             # The stream is this protocol from here on: earlier bytes were
             # not decoded, so each direction starts at its next segment.
@@ -369,7 +410,7 @@ class AppDecoder:
         if handoff is not None:
             conv.module = handoff
             if not self._wanted(handoff):
-                conv.skip = True
+                self._skip(conv, ckey)
                 return []
             for dd in conv.dirs.values():
                 dd.reset(dd.next_seq)
@@ -540,6 +581,7 @@ class AppDecoder:
         from tracedoc.decode.table import FIELDS as ALL
 
         per_field: dict[str, tuple[list[int], list[Any]]] = {}
+        wanted = self.fields
         msg_rows: list[int] = []
         msg_vals: list[str] = []
         for row, trees in results.items():
@@ -547,6 +589,8 @@ class AppDecoder:
             msgs: list[str] = []
             for t in trees:
                 for k, v in t.values.items():
+                    if wanted is not None and k not in wanted:
+                        continue   # a column nobody asked for
                     if k in merged:
                         if isinstance(v, list) and isinstance(merged[k], list):
                             merged[k] = merged[k] + v

@@ -35,6 +35,7 @@ Search-list steps
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable
@@ -107,6 +108,7 @@ class Query:
         return self.key.endswith(REVERSE_ZONES)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_unicast(server: str | None, port: int | None) -> bool:
     """A DNS server proper (not an mDNS/LLMNR multicast group or a broadcast)."""
     if server is None or port in MULTICAST_DNS_PORTS:

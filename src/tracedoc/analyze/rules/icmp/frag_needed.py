@@ -24,6 +24,8 @@ def frag_needed(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     mtu4, _ = ints(ev, "icmp.mtu")
     mtu6, _ = ints(ev, "icmpv6.mtu")
     rows = [r for r in errors(ev, {3}, {2}) if not (h4[r] and c4[r] != 4)]
+    if not rows:
+        return []
     retrans = valid(ev.tbl, "tcp.analysis.retransmission") | valid(ev.tbl, "tcp.analysis.fast_retransmission")
     ip_len, has_len = ints(ev, "ip.len")
     plen6, has_plen6 = ints(ev, "ipv6.plen")
@@ -31,7 +33,6 @@ def frag_needed(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     inner4, _ = ints(ev, "inner.ip.len")
     inner6, _ = ints(ev, "inner.ipv6.plen")
     src_of = ev.addresses[0]
-    row_of = {int(f): i for i, f in enumerate(ev.frames.tolist())}
     out = []
     for key, rs in group(ev, rows, lambda r: int(mtu4[r] if h4[r] else mtu6[r])).items():
         mtu, reporter = key[0], key[1]
@@ -41,8 +42,9 @@ def frag_needed(ev: Evidence, p: dict[str, float]) -> list[Finding]:
         # A black hole: the sender goes on retransmitting datagrams over the MTU after it was told
         # (an old router reports no MTU: then as big as the datagram it quoted).
         limit = mtu if mtu > 0 else max(int(inner4[rs[0]] if h4[rs[0]] else inner6[rs[0]] + 40) - 1, 0)
-        after = sorted(int(x) for s in sessions for x in ev.session_frames(s, retrans & (size > limit))
-                       if x > frames[0] and src_of[row_of[int(x)]] == f["src"])
+        too_big = retrans & (size > limit)
+        after = sorted(int(ev.frames[r]) for s in sessions for r in np.flatnonzero(ev.sessions.packets(s) & too_big)
+                       if ev.frames[r] > frames[0] and src_of[r] == f["src"])
         hole = len(after) >= p["black_hole_retransmissions"]
         out.append(Finding(
             "icmp.frag_needed", "Traffic Errors", "error" if hole else "warning",
