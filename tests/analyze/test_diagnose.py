@@ -182,3 +182,20 @@ def test_rules_option_lists_every_rule_and_parameter() -> None:
     for rule in all_rules():
         for p in rule.params:
             assert f"--set {rule.id}.{p.name}=" in r.stdout
+
+
+@needs_corpus
+def test_text_report_groups_many_symptoms_of_one_rule() -> None:
+    path = FTP / "bruteforce.pcap"
+    bf = by_rule(diagnose(path))["ftp.brute_force"][0]
+    slow = [s for s in bf["symptoms"] if s["rule"] == "tcp.slow_response"]
+    assert len(slow) > 3
+    r = subprocess.run([*tracedoc_command(), "diagnose", str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [ln.strip() for ln in r.stdout.splitlines()]
+    assert f"Explains: ftp.logon_failure: {bf['symptoms'][0]['summary']}" in lines
+    # Two spelled out, the rest counted (the JSON has every one).
+    assert [ln for ln in lines if ln.startswith("Explains: tcp.slow_response:")] == \
+        [f"Explains: tcp.slow_response: {s['summary']}" for s in slow[:2]]
+    assert f"Explains: {len(slow) - 2} more tcp.slow_response finding(s) like these (--format json lists them)" \
+        in lines

@@ -93,6 +93,24 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
     _finish(trace)
 
 
+def _symptoms(con, symptoms, indent: str) -> None:  # type: ignore[no-untyped-def]
+    """What a finding explains, a few of each rule spelled out (the JSON has them all),
+    and what those explain in turn, indented."""
+    from rich.markup import escape
+
+    by_rule: dict[str, list] = {}
+    for s in symptoms:
+        by_rule.setdefault(s.rule, []).append(s)
+    for rule, same in by_rule.items():
+        shown = same if len(same) <= 3 else same[:2]
+        for s in shown:
+            con.print(f"{indent}Explains: {escape(rule)}: {escape(s.summary)}")
+            _symptoms(con, s.symptoms, indent + "  ")
+        if len(same) > len(shown):
+            con.print(f"{indent}Explains: {len(same) - len(shown)} more {escape(rule)} finding(s) like these "
+                      "(--format json lists them)")
+
+
 def _joined(tables):  # type: ignore[no-untyped-def]
     out = tables[0]
     for t in tables[1:]:
@@ -139,8 +157,7 @@ def _text(findings, rules, conf) -> None:  # type: ignore[no-untyped-def]
             ev.append("sessions " + ", ".join(map(str, f.sessions[:20])) + (" ..." if len(f.sessions) > 20 else ""))
         if ev:
             con.print(f"    Evidence: {escape('; '.join(ev))}")
-        for s in f.symptoms:
-            con.print(f"    Explains: {escape(s.rule)}: {escape(s.summary)}")
+        _symptoms(con, f.symptoms, "    ")
         params = conf.get(f.rule) or {}
         if params:
             con.print("    Settings: " + escape(", ".join(f"{f.rule}.{k}={v:g}" for k, v in params.items())))
