@@ -43,6 +43,11 @@ EXPECTED = {
 """MANIFEST diagnostic feature -> the rule that must report it."""
 
 
+def _rules(found) -> set[str]:  # type: ignore[no-untyped-def]
+    """Rules of the findings and of everything nested under them."""
+    return {f.rule for f in found} | {r for f in found for r in _rules(f.symptoms)}
+
+
 def _features() -> dict[str, set[str]]:
     """Each capture's MANIFEST diagnostic features (``tcp_retrans=3`` -> ``tcp_retrans``)."""
     import csv
@@ -79,7 +84,7 @@ def test_diagnose_whole_corpus() -> None:
             continue
         if not c.tshark_reads or not c.linktypes or not c.linktypes <= DECODED_LINKTYPES:
             continue
-        fired = {f.rule for f in found} | {s.rule for f in found for s in f.symptoms}
+        fired = _rules(found)
         for feat in features.get(c.rel, set()) & set(EXPECTED):
             expected += 1
             if EXPECTED[feat] in fired:
