@@ -8,3 +8,4 @@ cd "$REPO"
 set -x
 tracedoc info examples/sample.pcap
 tracedoc summary examples/sample.pcap
+tracedoc diagnose examples/sample.pcap
