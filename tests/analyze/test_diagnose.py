@@ -199,3 +199,12 @@ def test_text_report_groups_many_symptoms_of_one_rule() -> None:
         [f"Explains: tcp.slow_response: {s['summary']}" for s in slow[:2]]
     assert f"Explains: {len(slow) - 2} more tcp.slow_response finding(s) like these (--format json lists them)" \
         in lines
+
+
+@needs_corpus
+def test_json_findings_carry_the_settings_that_judged_them() -> None:
+    path = FTP / "bruteforce.pcap"
+    bf = by_rule(diagnose(path, "--set", "ftp.brute_force.window_s=120"))["ftp.brute_force"][0]
+    defaults = {p.name: p.default for r in all_rules() if r.id == "ftp.brute_force" for p in r.params}
+    assert bf["settings"] == {**defaults, "window_s": 120}
+    assert all("settings" in s for s in bf["symptoms"])

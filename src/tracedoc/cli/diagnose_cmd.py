@@ -87,10 +87,18 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
             tbl = tbl.filter(pa.array(flt(tbl)))
         findings = run(Evidence(tbl, side), rules, conf, min_severity)
     if fmt == "json":
-        write_json([f.as_dict() for f in findings])
+        write_json([_with_settings(f.as_dict(), conf) for f in findings])
     else:
         _text(findings, {r.id: r for r in rules}, conf)
     _finish(trace)
+
+
+def _with_settings(d: dict, conf: dict[str, dict[str, float]]) -> dict:
+    """A finding's JSON object with ``settings``: the parameters of the rule that judged it."""
+    d["settings"] = conf.get(d["rule"], {})
+    for s in d.get("symptoms", []):
+        _with_settings(s, conf)
+    return d
 
 
 def _symptoms(con, symptoms, indent: str) -> None:  # type: ignore[no-untyped-def]
