@@ -145,6 +145,14 @@ def _same_session(cause: Finding, symptom: Finding) -> bool:
     return bool(symptom.sessions) and set(symptom.sessions) <= set(cause.sessions)
 
 
+def _transfer_wait(cause: Finding, symptom: Finding) -> bool:
+    """The server's slow answer to the transfer command whose data connection
+    failed: it waited for that connection before giving up (425)."""
+    transfer = cause.details.get("transfer")
+    return bool(transfer) and str(symptom.details.get("request", "")).endswith(str(transfer)) \
+        and _shares_session(cause, symptom)
+
+
 def _shares_session(cause: Finding, symptom: Finding) -> bool:
     """The cause's evidence lies in a session the symptom is about (an ICMP
     error is part of the session whose datagram it quotes)."""
@@ -181,6 +189,8 @@ EXPLAINS = (
     ("ftp.passive_data_connect_failed", "ftp.error_reply", _data_connection_reply),
     ("ftp.active_data_syn_missing", "tcp.connection_refused", _same_session),
     ("ftp.passive_data_connect_failed", "tcp.connection_refused", _same_session),
+    ("ftp.active_data_syn_missing", "tcp.slow_response", _transfer_wait),
+    ("ftp.passive_data_connect_failed", "tcp.slow_response", _transfer_wait),
     # After a 550 the server resets the data connection the client had opened.
     ("ftp.error_reply", "tcp.reset", _same_session),
     # A loop shows as TTL exceeded; both explain what they made fail.
