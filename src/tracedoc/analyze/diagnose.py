@@ -81,6 +81,12 @@ class Evidence:
     def column(self, name: str) -> pa.Array:
         return self.tbl[name].combine_chunks()
 
+    def take(self, name: str, rows: np.ndarray) -> list:
+        """Column ``name`` at ``rows`` as Python values (all None when the table lacks it)."""
+        if name not in self.tbl.column_names:
+            return [None] * len(rows)
+        return self.tbl.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
+
     def values(self, name: str) -> list:
         """Column ``name`` as a Python list (made once), for rules that look
         at a few rows one by one; all None when the table lacks it."""

@@ -7,7 +7,6 @@ import ipaddress
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from tracedoc.analyze.columns import valid, values
 from tracedoc.analyze.diagnose import Evidence
@@ -23,11 +22,6 @@ FIELDS = {
 }
 
 
-def pick(ev: Evidence, name: str, rows: np.ndarray) -> list[Any]:
-    """Column ``name`` at ``rows`` as Python values (all None when the table lacks it)."""
-    if name not in ev.tbl.column_names:
-        return [None] * len(rows)
-    return ev.tbl.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def ip_text(v: int | None) -> str | None:
@@ -60,7 +54,7 @@ def messages(ev: Evidence, kinds: tuple[int, ...] | None = None) -> list[dict[st
     rows = np.flatnonzero(mask)
     if not len(rows):
         return []
-    got = {k: pick(ev, name, rows) for k, name in FIELDS.items()}
+    got = {k: ev.take(name, rows) for k, name in FIELDS.items()}
     src = ev.addresses[0]
     out = []
     for i, r in enumerate(rows.tolist()):
@@ -82,8 +76,8 @@ def arp_senders(ev: Evidence) -> dict[str, list[tuple[int, int, str | None]]]:
     out: dict[str, list[tuple[int, int, str | None]]] = {}
     if not len(rows):
         return out
-    for ip, f, t, m in zip(sip[rows].tolist(), pick(ev, "frame.number", rows), pick(ev, "frame.time_epoch", rows),
-                           pick(ev, "arp.src.hw_mac", rows)):
+    for ip, f, t, m in zip(sip[rows].tolist(), ev.take("frame.number", rows), ev.take("frame.time_epoch", rows),
+                           ev.take("arp.src.hw_mac", rows)):
         out.setdefault(str(ipaddress.IPv4Address(int(ip))), []).append((int(f), int(t or 0), mac_text(m)))
     return out
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracedoc.analyze.columns import valid, values
@@ -21,15 +20,11 @@ PDUs an agent answers (the Confirmed Class, RFC 3416 2.8)."""
 _VERSIONS = {0: "v1", 1: "v2c", 3: "v3"}
 
 
-def _take(ev: Evidence, name: str, rows: np.ndarray) -> list:
-    if name not in ev.tbl.column_names:
-        return [None] * len(rows)
-    return ev.tbl.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def _port(ev: Evidence, rows: np.ndarray, side: str) -> list:
-    udp = _take(ev, f"udp.{side}port", rows)
-    tcp = _take(ev, f"tcp.{side}port", rows)
+    udp = ev.take(f"udp.{side}port", rows)
+    tcp = ev.take(f"tcp.{side}port", rows)
     return [u if u is not None else t for u, t in zip(udp, tcp)]
 
 
@@ -47,16 +42,16 @@ def no_response(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     quoted = valid(ev.tbl, "icmp.type") | valid(ev.tbl, "icmpv6.type")
     pdu, has = values(ev.tbl, "snmp.data")
     rows = np.flatnonzero(has & np.isin(pdu, _REQUESTS) & ~quoted)
-    frames = _take(ev, "frame.number", rows)
-    ids = _take(ev, "snmp.request_id", rows)
+    frames = ev.take("frame.number", rows)
+    ids = ev.take("snmp.request_id", rows)
     sport, dport = _port(ev, rows, "src"), _port(ev, rows, "dst")
     src, dst = ev.addresses
     row_of = dict(zip(frames, range(len(rows))))
     conv: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows.tolist()):
         conv[(src[r], sport[i], dst[r], dport[i], ids[i])].append(frames[i])
-    versions = _take(ev, "snmp.version", rows)
-    communities = _take(ev, "snmp.community", rows)
+    versions = ev.take("snmp.version", rows)
+    communities = ev.take("snmp.community", rows)
     agents: dict[tuple, list[dict]] = defaultdict(list)
     for x in lost:
         agents[(x["server"], x["server_port"])].append(x)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from tracedoc.analyze.columns import valid, values
 from tracedoc.analyze.diagnose import Evidence
@@ -43,11 +42,6 @@ _COLUMNS = {
 }
 
 
-def pick(ev: Evidence, name: str, rows: np.ndarray) -> list[Any]:
-    """Column ``name`` at ``rows`` as Python values (all None when the table lacks it)."""
-    if name not in ev.tbl.column_names:
-        return [None] * len(rows)
-    return ev.tbl.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def endpoint(ip: str | None, port: int | None) -> str:
@@ -229,7 +223,7 @@ def _connections(ev: Evidence) -> dict[int, Connection]:
     if not len(rows):
         return {}
     sid = ev.sessions.sid
-    got = {k: pick(ev, name, rows) for k, name in _COLUMNS.items()}
+    got = {k: ev.take(name, rows) for k, name in _COLUMNS.items()}
     src, dst = ev.addresses
     out: dict[int, Connection] = {}
     for i, r in enumerate(rows.tolist()):
@@ -303,8 +297,8 @@ def closes(ev: Evidence, sids: list[int]) -> dict[int, list[tuple[int, str, str]
     if not len(rows):
         return out
     src = ev.addresses[0]
-    ports = pick(ev, "tcp.srcport", rows)
-    frames = pick(ev, "frame.number", rows)
+    ports = ev.take("tcp.srcport", rows)
+    frames = ev.take("frame.number", rows)
     for r, port, frame in zip(rows.tolist(), ports, frames):
         kind = "RST" if flags[r] & RST else "FIN"
         out.setdefault(int(ev.sessions.sid[r]), []).append((int(frame), kind, f"{src[r]}:{port}"))

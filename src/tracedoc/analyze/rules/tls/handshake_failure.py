@@ -18,7 +18,6 @@ from tracedoc.analyze.rules.tls._common import (
     closes,
     connections,
     endpoint,
-    pick,
     version_name,
 )
 
@@ -36,8 +35,8 @@ def _server_went_on(ev: Evidence, conns: list[Connection]) -> set[int]:
     by_sid = {c.sid: c for c in conns}
     src = ev.addresses[0]
     out = set()
-    for r, types, port in zip(rows.tolist(), pick(ev, "tls.record.content_type", rows),
-                              pick(ev, "tcp.srcport", rows)):
+    for r, types, port in zip(rows.tolist(), ev.take("tls.record.content_type", rows),
+                              ev.take("tcp.srcport", rows)):
         c = by_sid[int(ev.sessions.sid[r])]
         if (src[r], port) == (c.server, c.server_port) and {_HANDSHAKE, _APPLICATION_DATA} & set(types or []):
             out.add(c.sid)
