@@ -47,6 +47,12 @@ Judging (``tests/lab/check.py``)::
                  details={"dport": 161})                 # returns the matching findings
     assert_clean(findings)                               # only INIT/TERM Packets allowed
 
+Servers several scenarios start (``tests/lab/servers.py``), each waited for until it listens::
+
+    dnsmasq(net, node, "--listen-address=...", ..., port=53)   # DNS; dhcp=True: DHCP only, on udp 67
+    snmpd(net, node);  snmpget(net, node, dst, version="2c", community="public", wait=1)
+    http_server(net, node, {"name": b"content"}, port=8080, bind="0.0.0.0")
+
 Example (``net`` fixture from tests/lab/conftest.py; mark the module ``pytestmark = pytest.mark.lab``;
 ``from tests.lab.conftest import require``; ``require(["snmpget"])`` skips outside CI, fails in CI,
 when a program is missing)::

@@ -15,8 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.lab.net import Network
-from tests.live.conftest import require, unavailable
-from tests.support.netns import netns_works
+from tests.live.conftest import require, require_netns, unavailable
 
 __all__ = ["LAB_TOOLS", "require", "unavailable"]
 
@@ -33,10 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def lab_ok() -> None:
     """Namespaces can be made here and the base tools are installed (else skip; fail in CI)."""
-    why = netns_works()
-    if why:
-        unavailable(why)
-    require(LAB_TOOLS)
+    require_netns(LAB_TOOLS)
 
 
 @pytest.fixture

@@ -16,23 +16,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shutil
-import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from tests.support import netns as _live
-from tests.support.netns import (
-    LabError,
-    Proc,
-    _ip,
-    _kill_ns_processes,
-    _ns_list,
-    _pid_alive,
-)
+from tests.support.netns import LabError, Namespaces, Proc, _ip, remove_stale_of
 
 __all__ = ["PREFIX", "LabError", "Proc", "Iface", "Node", "Link", "Network", "Topology",
            "two_hosts", "routed", "remove_stale"]
@@ -42,15 +31,7 @@ PREFIX = "tdlab"           # namespace names: tdlab-<pid>-<n>-<node name>
 
 def remove_stale() -> list[str]:
     """Delete lab namespaces whose creating process has gone (and the live tests' ones); their names."""
-    removed = []
-    for ns in _ns_list():
-        parts = ns.split("-")
-        if len(parts) >= 3 and parts[0] == PREFIX and parts[1].isdigit():
-            pid = int(parts[1])
-            if pid != os.getpid() and not _pid_alive(pid):
-                _kill_ns_processes(ns)
-                _ip("netns", "del", ns, check=False)
-                removed.append(ns)
+    removed = remove_stale_of(PREFIX)
     _live.remove_stale()
     return removed
 
@@ -134,50 +115,32 @@ class Topology:
         return self.routers[0]
 
 
-class Network:
-    """Namespaces joined by veth links; a context manager (see the module docstring)."""
+class Network(Namespaces[Node]):
+    """Namespaces joined by veth links; a context manager (see the module docstring).
+
+    Commands, background processes, waits and teardown are tests/support/netns.py's
+    (:class:`~tests.support.netns.Namespaces`); errors name a node by its name.
+    """
 
     _count = 0
 
     def __init__(self, workdir: Path | str) -> None:
+        super().__init__(workdir)
         Network._count += 1
         self.tag = f"{PREFIX}-{os.getpid()}-{Network._count}"
-        self.workdir = Path(workdir)
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
-        self.procs: list[Proc] = []
-        self.namespaces: list[str] = []
         self._started = False
 
     # -- life cycle -------------------------------------------------------------
-    def __enter__(self) -> Network:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
         if not self._started:
             self.workdir.mkdir(parents=True, exist_ok=True)
             remove_stale()
             self._started = True
 
-    def close(self) -> None:
-        """Stop everything started here and delete the namespaces (never raises)."""
-        for p in reversed(self.procs):
-            with contextlib.suppress(Exception):
-                self.stop(p)
-        for ns in reversed(self.namespaces):
-            with contextlib.suppress(Exception):
-                _kill_ns_processes(ns)
-            with contextlib.suppress(Exception):
-                _ip("netns", "del", ns, check=False)
-        self.namespaces.clear()
+    def _where(self, node: Node) -> str:
+        return node.name
 
     # -- building ---------------------------------------------------------------
     def host(self, name: str, router: bool = False) -> Node:
@@ -186,8 +149,7 @@ class Network:
         if name in self.nodes:
             raise LabError(f"node {name!r} exists already")
         node = Node(name, f"{self.tag}-{name}", router)
-        _ip("netns", "add", node.ns)
-        self.namespaces.append(node.ns)
+        self._new_ns(node.ns)
         self.nodes[name] = node
         sysctl = {
             # IPv6 off unless a link asks for it; when it does: no DAD wait, no RA/RS.
@@ -248,12 +210,7 @@ class Network:
             self.run(node, ["ip", "addr", "add", f"{i.ip}/{i.prefix_len}", "dev", i.name])
         if i.ip6:
             self.run(node, ["ip", "-6", "addr", "add", f"{i.ip6}/{i.prefix_len6}", "dev", i.name, "nodad"])
-        if shutil.which("ethtool"):
-            # Real on-the-wire segments: no TSO/GSO super-packets, real checksums.
-            self.run(node, ["ethtool", "-K", i.name, "tx", "off", "rx", "off", "tso", "off",
-                            "gso", "off", "gro", "off"], check=False)
-        self.run(node, ["ip", "link", "set", i.name, "up"])
-        i.mac = self.run(node, ["cat", f"/sys/class/net/{i.name}/address"]).stdout.strip()
+        i.mac = self._link_up(node, i.name)
 
     def route(self, node: Node, dst: str, via: str | Iface, dev: str | Iface | None = None) -> None:
         """``ip route replace dst via ...`` in ``node`` (``dst`` may be "default"; IPv6 by address)."""
@@ -269,101 +226,18 @@ class Network:
         self.run(node, argv)
 
     # -- commands ---------------------------------------------------------------
-    def run(self, node: Node, argv: Sequence[str], timeout: float = 20, check: bool = True,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` in ``node``'s namespace to the end; its output (LabError if it fails and ``check``)."""
-        try:
-            r = subprocess.run(["ip", "netns", "exec", node.ns, *argv], capture_output=True, text=True,
-                               timeout=timeout, input=input,
-                               stdin=None if input is not None else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            raise LabError(f"{' '.join(argv)} (in {node.name}) took over {timeout}s; output: "
-                           f"{e.stdout!r} {e.stderr!r}") from None
-        if check and r.returncode != 0:
-            raise LabError(f"{' '.join(argv)} (in {node.name}) exited {r.returncode}:\n{r.stdout}{r.stderr}")
-        return r
-
-    def spawn(self, node: Node, argv: Sequence[str], name: str) -> Proc:
-        """Start ``argv`` in ``node``'s namespace in the background (output to WORKDIR/NAME.log)."""
-        log = self.workdir / f"{name}.log"
-        fh = open(log, "wb")
-        # `ip netns exec` execs the command: the Popen pid is the process itself.
-        popen = subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], stdin=subprocess.DEVNULL,
-                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        proc = Proc(popen, name, log, fh)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: Proc, timeout: float = 3) -> int:
-        """SIGTERM (then SIGKILL) ``proc``; its exit status."""
-        p = proc.popen
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    p.kill()
-                p.wait(timeout)
-        if proc._fh is not None:
-            proc._fh.close()
-            proc._fh = None
-        return p.returncode
-
-    def wait_listening(self, node: Node, proto: str, port: int, proc: Proc | None = None,
-                       timeout: float = 10) -> None:
-        """Until a ``proto`` ("tcp"/"udp") socket listens on ``port`` in ``node``."""
-        flag = "-Hltn" if proto == "tcp" else "-Hlun"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.run(node, ["ss", flag, f"sport = :{port}"], check=False).stdout.strip():
-                return
-            if proc is not None and proc.popen.poll() is not None:
-                raise LabError(f"{proc.name} exited {proc.popen.returncode} before listening on "
-                               f"{proto}/{port}:\n{proc.output()}")
-            time.sleep(0.05)
-        raise LabError(f"nothing listens on {proto}/{port} in {node.name} after {timeout}s"
-                       + (f":\n{proc.output()}" if proc else ""))
-
-    def wait_for(self, proc: Proc, text: str, timeout: float = 10) -> None:
-        """Until ``text`` appears in ``proc``'s output."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in proc.output():
-                return
-            if proc.popen.poll() is not None:
-                if text in proc.output():
-                    return
-                break
-            time.sleep(0.05)
-        raise LabError(f"{proc.name}: no {text!r} after {timeout}s:\n{proc.output()}")
-
     def nft(self, node: Node, ruleset: str) -> None:
         """Load an nftables ruleset (``nft -f -``) in ``node``."""
         self.run(node, ["nft", "-f", "-"], input=ruleset)
 
-    @contextlib.contextmanager
     def capture(self, path: Path | str, iface: Iface, bpf: Sequence[str] = (),
-                settle: float = 0.3) -> Iterator[Path]:
+                settle: float = 0.3) -> contextlib.AbstractContextManager[Path]:
         """tcpdump on ``iface`` (inside its namespace) into ``path`` while the block runs.
 
         ``settle`` seconds pass after the block before tcpdump stops, so the
         last packets in flight are in the file.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        proc = self.spawn(iface.node, ["tcpdump", "-i", iface.name, "-n", "--immediate-mode", "-U",
-                                       "-s", "262144", "-Z", "root", "-w", str(path), *bpf],
-                          f"tcpdump-{path.stem}")
-        try:
-            self.wait_for(proc, "listening on")
-            yield path
-            time.sleep(settle)
-        finally:
-            self.stop(proc)
-        if not path.is_file() or path.stat().st_size < 24:
-            raise LabError(f"tcpdump wrote no capture at {path}:\n{proc.output()}")
+        return self._tcpdump(iface.node, iface.name, path, bpf, settle)
 
 
 # -- topologies ------------------------------------------------------------------

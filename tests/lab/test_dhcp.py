@@ -34,6 +34,7 @@ from tests.lab import (
     tshark_frames,
 )
 from tests.lab.conftest import require
+from tests.lab.servers import dnsmasq
 
 pytestmark = pytest.mark.lab
 
@@ -41,9 +42,6 @@ SUBNET = "10.98.0.0/24"
 OFFERED = "10.98.0.50"
 ELSEWHERE = "10.98.0.60"       # outside the server's range
 OTHER_RANGE = "10.98.0.70"
-
-DNSMASQ = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=",
-           "--user=root", "--group=root", "--bind-interfaces", "--port=0", "--log-dhcp"]
 
 # udhcpc calls its script on each event; this one puts the leased address on
 # the interface (a renewal is unicast from it) and takes it off again.
@@ -87,12 +85,9 @@ class Lan:
 
     def dnsmasq(self, first: str, leases: Path, name: str = "dnsmasq") -> Proc:
         """dnsmasq handing out the range first..first (one address), authoritative, not pinging first."""
-        proc = self.net.spawn(self.server, [*DNSMASQ, f"--listen-address={self.server_if.ip}",
-                                            f"--dhcp-range={first},{first},255.255.255.0,1h",
-                                            f"--dhcp-leasefile={leases}", "--dhcp-authoritative", "--no-ping"],
-                              name)
-        self.net.wait_listening(self.server, "udp", 67, proc)
-        return proc
+        return dnsmasq(self.net, self.server, f"--listen-address={self.server_if.ip}",
+                       f"--dhcp-range={first},{first},255.255.255.0,1h", f"--dhcp-leasefile={leases}",
+                       "--dhcp-authoritative", "--no-ping", name=name, dhcp=True)
 
     def udhcpc(self, *extra: str) -> list[str]:
         return ["busybox", "udhcpc", "-f", "-i", self.client_if.name, "-s", str(self.script), "-t", "3",

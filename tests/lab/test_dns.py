@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.lab import (
+    Iface,
     Network,
     Node,
+    Topology,
     assert_clean,
     assert_fires,
     diagnose,
@@ -50,21 +53,16 @@ from tests.lab import (
     two_hosts,
 )
 from tests.lab.conftest import require
+from tests.lab.servers import dnsmasq
 
 pytestmark = pytest.mark.lab
 
-DNSMASQ = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=",
-           "--user=root", "--group=root", "--bind-interfaces", "--log-queries"]
 # A made-up root key: nothing validates against it, so every answer dnsmasq
 # must validate (the forwarded ones) is bogus, and it answers SERVFAIL.
 FAKE_ROOT_DS = ".,4242,8,2," + "5a" * 32
 # Queries only, not the copies quoted inside ICMP errors.
 QUERIES = "dns.flags.response==0 && !icmp"
-
-
-def dnsmasq(net: Network, node: Node, *args: str, name: str = "dnsmasq", port: int = 53) -> None:
-    proc = net.spawn(node, [*DNSMASQ, *args], name)
-    net.wait_listening(node, "udp", port, proc)
+RCODES = {"SERVFAIL": 2, "NXDOMAIN": 3, "REFUSED": 5}
 
 
 def dig(net: Network, node: Node, server: str, name: str, *opts: str, qtype: str = "A") -> str:
@@ -75,6 +73,35 @@ def dig(net: Network, node: Node, server: str, name: str, *opts: str, qtype: str
 def status(out: str) -> str | None:
     m = re.search(r"status: (\w+)", out)
     return m.group(1) if m else None
+
+
+def ask(net: Network, t: Topology, pcap: Path, name: str, *opts: str, at: Iface | None = None,
+        qtype: str = "A") -> tuple[Path, str, list[dict[str, Any]]]:
+    """dig on the client asks the server for ``name`` while the client's link (or ``at``) is captured
+    into ``pcap``: (the capture, dig's output, tracedoc's findings on the capture)."""
+    with net.capture(pcap, at or t.client.ifaces[0]) as pcap:
+        out = dig(net, t.client, t.server.ip or "", name, *opts, qtype=qtype)
+    return pcap, out, diagnose(pcap)
+
+
+def assert_answered_and_clean(out: str, findings: list[dict[str, Any]]) -> None:
+    """The clean twin: dig got its answer and tracedoc found nothing wrong."""
+    assert status(out) == "NOERROR", out
+    assert_clean(findings)
+
+
+def assert_rcode_fires(pcap: Path, out: str, findings: list[dict[str, Any]], rule: str, rcode: str,
+                       t: Topology, name: str, severity: str) -> dict[str, Any]:
+    """dig got ``rcode`` for ``name``, and ``rule`` reports exactly tshark's frames of the answer and
+    the queries for the name, with the name, the server and the client, naming both in its summary."""
+    srv = t.server.ip or ""
+    assert status(out) == rcode, out
+    expected = tshark_frames(pcap, f"dns.flags.rcode=={RCODES[rcode]}") + \
+        tshark_frames(pcap, f'{QUERIES} && dns.qry.name=="{name}"')
+    (f,) = assert_fires(findings, rule, expected, exact=True, severity=severity,
+                        details={"name": name, "server": srv, "clients": [t.client.ip]})
+    assert name in f["summary"] and srv in f["summary"]
+    return f
 
 
 @pytest.fixture(autouse=True)
@@ -90,18 +117,12 @@ def test_name_error(net: Network, tmp_path: Path, fault: bool) -> None:
     srv = t.server.ip or ""
     dnsmasq(net, t.server, f"--listen-address={srv}", "--local=/lab.test/", "--address=/www.lab.test/10.9.0.5")
     name = "missing.lab.test" if fault else "www.lab.test"
-    with net.capture(tmp_path / "nx.pcap", t.client.ifaces[0]) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=1", "+timeout=2")
-    findings = diagnose(pcap)
+    pcap, out, findings = ask(net, t, tmp_path / "nx.pcap", name, "+tries=1", "+timeout=2")
     if not fault:
-        assert status(out) == "NOERROR", out
-        assert_clean(findings)
+        assert_answered_and_clean(out, findings)
         return
-    assert status(out) == "NXDOMAIN", out
-    expected = tshark_frames(pcap, "dns.flags.rcode==3") + tshark_frames(pcap, f'{QUERIES} && dns.qry.name=="{name}"')
-    (f,) = assert_fires(findings, "dns.name_error", expected, exact=True, severity="warning",
-                        details={"name": name, "server": srv, "clients": [t.client.ip]})
-    assert name in f["summary"] and srv in f["summary"] and (t.client.ip or "") in f["summary"]
+    f = assert_rcode_fires(pcap, out, findings, "dns.name_error", "NXDOMAIN", t, name, "warning")
+    assert (t.client.ip or "") in f["summary"]
     assert [x["rule"] for x in findings if x["category"] not in ("INIT Packets", "TERM Packets")] == \
         ["dns.name_error"], show(findings)
 
@@ -116,40 +137,25 @@ def test_server_failure(net: Network, tmp_path: Path, fault: bool) -> None:
     validate = ["--dnssec", f"--trust-anchor={FAKE_ROOT_DS}"] if fault else []
     dnsmasq(net, t.server, f"--listen-address={srv}", "--server=127.0.0.1#5353", *validate)
     name = "www.lab.test"
-    with net.capture(tmp_path / "sf.pcap", t.client.ifaces[0]) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=1", "+timeout=3")
-    findings = diagnose(pcap)
+    pcap, out, findings = ask(net, t, tmp_path / "sf.pcap", name, "+tries=1", "+timeout=3")
     if not fault:
-        assert status(out) == "NOERROR", out
-        assert_clean(findings)
+        assert_answered_and_clean(out, findings)
         return
-    assert status(out) == "SERVFAIL", out
-    expected = tshark_frames(pcap, "dns.flags.rcode==2") + tshark_frames(pcap, f'{QUERIES} && dns.qry.name=="{name}"')
-    (f,) = assert_fires(findings, "dns.server_failure", expected, exact=True, severity="error",
-                        details={"name": name, "server": srv, "clients": [t.client.ip]})
-    assert name in f["summary"] and srv in f["summary"]
+    assert_rcode_fires(pcap, out, findings, "dns.server_failure", "SERVFAIL", t, name, "error")
 
 
 @pytest.mark.parametrize("fault", [True, False], ids=["not-authoritative", "clean"])
 def test_refused(net: Network, tmp_path: Path, fault: bool) -> None:
     t = two_hosts(net)
-    srv = t.server.ip or ""
     # Authoritative for zone.test only, no recursion: other names are REFUSED.
     dnsmasq(net, t.server, f"--auth-server=ns.zone.test,{t.server.ifaces[0].name}", "--auth-zone=zone.test",
             "--host-record=www.zone.test,10.9.0.7")
     name = "www.elsewhere.test" if fault else "www.zone.test"
-    with net.capture(tmp_path / "ref.pcap", t.client.ifaces[0]) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=1", "+timeout=2")
-    findings = diagnose(pcap)
+    pcap, out, findings = ask(net, t, tmp_path / "ref.pcap", name, "+tries=1", "+timeout=2")
     if not fault:
-        assert status(out) == "NOERROR", out
-        assert_clean(findings)
+        assert_answered_and_clean(out, findings)
         return
-    assert status(out) == "REFUSED", out
-    expected = tshark_frames(pcap, "dns.flags.rcode==5") + tshark_frames(pcap, f'{QUERIES} && dns.qry.name=="{name}"')
-    (f,) = assert_fires(findings, "dns.refused", expected, exact=True, severity="error",
-                        details={"name": name, "server": srv, "clients": [t.client.ip]})
-    assert name in f["summary"] and srv in f["summary"]
+    assert_rcode_fires(pcap, out, findings, "dns.refused", "REFUSED", t, name, "error")
 
 
 # -- no answer -------------------------------------------------------------------------
@@ -163,12 +169,9 @@ def test_no_response(net: Network, tmp_path: Path, fault: bool) -> None:
         net.nft(t.server, "table inet f {\n chain input {\n  type filter hook input priority 0;\n"
                           "  udp dport 53 drop\n }\n}\n")
     name = "www.lab.test"
-    with net.capture(tmp_path / "drop.pcap", t.client.ifaces[0]) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=3", "+timeout=1")
-    findings = diagnose(pcap)
+    pcap, out, findings = ask(net, t, tmp_path / "drop.pcap", name, "+tries=3", "+timeout=1")
     if not fault:
-        assert status(out) == "NOERROR", out
-        assert_clean(findings)
+        assert_answered_and_clean(out, findings)
         return
     assert status(out) is None and out.count("timed out") == 3, out
     queries = tshark_frames(pcap, QUERIES)
@@ -190,12 +193,9 @@ def test_dns_ttl_exceeded_in_a_routing_loop(net: Network, tmp_path: Path, fault:
         # r2 sends the server's address back to r1, which sends it to r2: a loop.
         net.route(r2, f"{srv}/32", r1.iface_to(r2))
     name = "www.lab.test"
-    with net.capture(tmp_path / "loop.pcap", t.client.ifaces[0]) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=3", "+timeout=1")
-    findings = diagnose(pcap)
+    pcap, out, findings = ask(net, t, tmp_path / "loop.pcap", name, "+tries=3", "+timeout=1")
     if not fault:
-        assert status(out) == "NOERROR", out
-        assert_clean(findings)
+        assert_answered_and_clean(out, findings)
         return
     assert status(out) is None, out
     icmp = tshark_frames(pcap, "icmp.type==11 && icmp.code==0")
@@ -224,10 +224,9 @@ def test_dns_answer_too_big_for_the_path_is_retried(net: Network, tmp_path: Path
     dnsmasq(net, t.server, f"--listen-address={srv}", f"--txt-record=big.lab.test,{texts}",
             "--edns-packet-max=4096")
     name = "big.lab.test"
-    with net.capture(tmp_path / "pmtu.pcap", t.r1.iface_to(t.server)) as pcap:
-        out = dig(net, t.client, srv, name, "+tries=3", "+timeout=1", "+bufsize=4096", qtype="TXT")
+    pcap, out, findings = ask(net, t, tmp_path / "pmtu.pcap", name, "+tries=3", "+timeout=1", "+bufsize=4096",
+                              at=t.r1.iface_to(t.server), qtype="TXT")
     assert status(out) == "NOERROR", out
-    findings = diagnose(pcap)
     if not fault:
         assert "timed out" not in out, out
         assert_clean(findings)

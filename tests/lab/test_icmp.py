@@ -31,43 +31,18 @@ from tests.lab import (
     tshark_frames,
     two_hosts,
 )
+from tests.lab import servers
 from tests.lab.conftest import require
+from tests.lab.servers import snmpd, snmpget
 
 pytestmark = pytest.mark.lab
 
-SYS_DESCR = "1.3.6.1.2.1.1.1.0"
-
 
 # -- servers and clients -----------------------------------------------------------
-def snmpd(net: Network, node: Node) -> None:
-    """net-snmp's agent on ``node``'s address, community "public", state in the lab's directory."""
-    conf = net.workdir / "snmpd.conf"
-    conf.write_text("rocommunity public default\nsysDescr tracedoc lab agent\n")
-    persist = net.workdir / "snmp-state"
-    persist.mkdir(exist_ok=True)
-    proc = net.spawn(node, ["env", f"SNMP_PERSISTENT_DIR={persist}", "snmpd", "-f", "-Lo", "-C", "-c", str(conf),
-                            "-M", str(persist), "-m", "", "-p", str(net.workdir / "snmpd.pid"),
-                            f"udp:{node.ip}:161"], "snmpd")
-    net.wait_listening(node, "udp", 161, proc)
-
-
-def snmpget(net: Network, node: Node, dst: str) -> tuple[int, str]:
-    """One GetRequest for sysDescr with one retry, one second each; (exit status, output)."""
-    persist = net.workdir / "snmp-state"
-    persist.mkdir(exist_ok=True)
-    r = net.run(node, ["env", f"SNMP_PERSISTENT_DIR={persist}", "MIBS=", f"MIBDIRS={persist}", "snmpget", "-On",
-                       "-v2c", "-c", "public", "-r", "1", "-t", "1", dst, SYS_DESCR], check=False)
-    return r.returncode, r.stdout + r.stderr
-
-
-def http_server(net: Network, node: Node, size: int = 200_000, port: int = 8080, ipv6: bool = False) -> str:
-    """Python's http.server on ``node`` serving a ``size``-byte file; its path."""
-    root = net.workdir / "www"
-    root.mkdir(exist_ok=True)
-    (root / "data.bin").write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
-    bind = "::" if ipv6 else "0.0.0.0"
-    proc = net.spawn(node, ["python3", "-m", "http.server", "-b", bind, "-d", str(root), str(port)], "http")
-    net.wait_listening(node, "tcp", port, proc)
+def http_server(net: Network, node: Node, size: int = 200_000, ipv6: bool = False) -> str:
+    """Python's http.server on ``node``, port 8080, serving a ``size``-byte file; its path."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    servers.http_server(net, node, {"data.bin": data}, bind="::" if ipv6 else "0.0.0.0")
     return "/data.bin"
 
 
@@ -78,15 +53,9 @@ def curl(net: Network, node: Node, url: str, max_time: float = 10) -> tuple[int,
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
-DNSMASQ = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=",
-           "--user=root", "--group=root", "--bind-interfaces", "--log-queries"]
-
-
 def dnsmasq(net: Network, node: Node) -> None:
     """dnsmasq answering www.example.test on ``node``'s address."""
-    proc = net.spawn(node, [*DNSMASQ, f"--listen-address={node.ip}", "--address=/www.example.test/192.0.2.80"],
-                     "dnsmasq")
-    net.wait_listening(node, "udp", 53, proc)
+    servers.dnsmasq(net, node, f"--listen-address={node.ip}", "--address=/www.example.test/192.0.2.80")
 
 
 def dig(net: Network, node: Node, server: str, tries: int = 2) -> tuple[int, str]:

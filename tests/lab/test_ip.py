@@ -42,6 +42,7 @@ from tests.lab import (
     two_hosts,
 )
 from tests.lab.conftest import require
+from tests.lab.servers import http_server
 
 pytestmark = pytest.mark.lab
 
@@ -218,11 +219,7 @@ print("ok")
 
 
 def web_server(net: Network, node: Node, port: int = 80) -> None:
-    root = net.workdir / "www"
-    root.mkdir(exist_ok=True)
-    (root / "index.html").write_text("hello\n")
-    proc = net.spawn(node, [PY, "-m", "http.server", "-b", "0.0.0.0", "-d", str(root), str(port)], "http")
-    net.wait_listening(node, "tcp", port, proc)
+    http_server(net, node, {"index.html": b"hello\n"}, port=port, python=PY)
 
 
 def test_port_scan_connect_ports_1_to_200(net: Network, tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ import pytest
 
 from tests.lab import (
     Network,
-    Node,
     Topology,
     assert_clean,
     assert_fires,
@@ -27,32 +26,9 @@ from tests.lab import (
     two_hosts,
 )
 from tests.lab.conftest import require
+from tests.lab.servers import snmpd, snmpget
 
 pytestmark = pytest.mark.lab
-
-SYS_DESCR = "1.3.6.1.2.1.1.1.0"
-
-
-def snmpd(net: Network, node: Node) -> None:
-    """net-snmp's agent on ``node``'s address, read-only community "public", state in the lab's directory."""
-    conf = net.workdir / "snmpd.conf"
-    conf.write_text("rocommunity public default\nsysDescr tracedoc lab agent\n")
-    persist = net.workdir / "snmp-state"
-    persist.mkdir(exist_ok=True)
-    proc = net.spawn(node, ["env", f"SNMP_PERSISTENT_DIR={persist}", "snmpd", "-f", "-Lo", "-C", "-c", str(conf),
-                            "-M", str(persist), "-m", "", "-p", str(net.workdir / "snmpd.pid"),
-                            f"udp:{node.ip}:161"], "snmpd")
-    net.wait_listening(node, "udp", 161, proc)
-
-
-def snmpget(net: Network, node: Node, dst: str, version: str, community: str) -> tuple[int, str]:
-    """One GetRequest for sysDescr with one retry, half a second each; (exit status, output)."""
-    persist = net.workdir / "snmp-state"
-    persist.mkdir(exist_ok=True)
-    r = net.run(node, ["env", f"SNMP_PERSISTENT_DIR={persist}", "MIBS=", f"MIBDIRS={persist}", "snmpget", "-On",
-                       f"-v{version}", "-c", community, "-r", "1", "-t", "0.5", dst, SYS_DESCR], check=False)
-    return r.returncode, r.stdout + r.stderr
-
 
 @pytest.fixture
 def agent(net: Network) -> Topology:
@@ -66,7 +42,7 @@ def agent(net: Network) -> Topology:
 def test_no_response_wrong_community(net: Network, agent: Topology, tmp_path: Path, version: str) -> None:
     t = agent
     with net.capture(tmp_path / "wrong.pcap", t.client.ifaces[0]) as pcap:
-        rc, out = snmpget(net, t.client, t.server.ip or "", version, "not-the-community")
+        rc, out = snmpget(net, t.client, t.server.ip or "", version, "not-the-community", wait=0.5)
     assert rc != 0 and "Timeout" in out, out
     sent = tshark_fields(pcap, f"snmp.data == 0 && ip.dst == {t.server.ip}", "frame.number", "snmp.community",
                          "snmp.version")
@@ -80,6 +56,6 @@ def test_no_response_wrong_community(net: Network, agent: Topology, tmp_path: Pa
 def test_no_response_clean_twin(net: Network, agent: Topology, tmp_path: Path) -> None:
     t = agent
     with net.capture(tmp_path / "right.pcap", t.client.ifaces[0]) as pcap:
-        rc, out = snmpget(net, t.client, t.server.ip or "", "2c", "public")
+        rc, out = snmpget(net, t.client, t.server.ip or "", "2c", "public", wait=0.5)
     assert rc == 0 and "tracedoc lab agent" in out, out
     assert_clean(diagnose(pcap))

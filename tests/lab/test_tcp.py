@@ -148,6 +148,15 @@ def client(net: Network, node: Node, mode: str, host: str, arg: float = 0, timeo
     return r.stdout.strip()
 
 
+def exchange(net: Network, t: Topology, pcap: Path, mode: str, arg: float = 0, at: Node | None = None,
+             timeout: float = 30) -> tuple[Path, str]:
+    """The client program (MODE, ARG) against the server while the link of ``at`` (the client) is
+    captured into ``pcap``; (the capture, what the client printed)."""
+    with net.capture(pcap, (at or t.client).ifaces[0]) as pcap:
+        out = client(net, t.client, mode, t.server.ip or "", arg=arg, timeout=timeout)
+    return pcap, out
+
+
 def sysctl(net: Network, node: Node, name: str, value: int) -> None:
     """``net.ipv4.NAME = VALUE`` in the node's namespace (its own copy of the TCP settings)."""
     net.run(node, ["sh", "-ec", f"echo {value} > /proc/sys/net/ipv4/{name}"])
@@ -197,8 +206,7 @@ def download_with_delay(net: Network, tmp_path: Path, client_ws: int, server_ws:
     delay_from_client(net, t, DELAY)
     server(net, t.server, "send", DOWNLOAD)
     name = f"ws-c{client_ws}-s{server_ws}-at-{at}.pcap"
-    with net.capture(tmp_path / name, (t.client if at == "client" else t.server).ifaces[0]) as pcap:
-        out = client(net, t.client, "get", t.server.ip or "")
+    pcap, out = exchange(net, t, tmp_path / name, "get", at=t.client if at == "client" else t.server)
     return pcap, t, out
 
 
@@ -286,8 +294,7 @@ def lossy_download(net: Network, tmp_path: Path, server_sack: int, loss: bool) -
     if loss:
         drop_every(net, t.r1, t.server.ip or "", 40)
     server(net, t.server, "send", 600_000)
-    with net.capture(tmp_path / f"sack{server_sack}-loss{int(loss)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "get", t.server.ip or "")
+    pcap, out = exchange(net, t, tmp_path / f"sack{server_sack}-loss{int(loss)}.pcap", "get")
     return pcap, t, out
 
 
@@ -351,8 +358,7 @@ def download_through_narrow_link(net: Network, tmp_path: Path, fix: str | None) 
 }
 """)
     server(net, t.server, "send", 200_000)
-    with net.capture(tmp_path / f"mss-{fix or 'hole'}.pcap", t.server.ifaces[0]) as pcap:
-        out = client(net, t.client, "connect", t.server.ip or "", arg=3, timeout=20)
+    pcap, out = exchange(net, t, tmp_path / f"mss-{fix or 'hole'}.pcap", "connect", arg=3, at=t.server, timeout=20)
     return pcap, t, out
 
 
@@ -390,8 +396,7 @@ def test_slow_response(net: Network, tmp_path: Path, wait: float) -> None:
     """A server that waits 2 s before answering (and its clean twin, answering at once)."""
     t = two_hosts(net)
     server(net, t.server, "answer", wait)
-    with net.capture(tmp_path / f"slow{wait:g}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "answer", t.server.ip or "")
+    pcap, out = exchange(net, t, tmp_path / f"slow{wait:g}.pcap", "answer")
     assert out.startswith("received"), out
     findings = diagnose(pcap)
     if not wait:
@@ -423,8 +428,7 @@ def test_syn_unanswered_when_the_server_drops_them(net: Network, tmp_path: Path,
   }}
 }}
 """)
-    with net.capture(tmp_path / f"syn{int(fault)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "connect", t.server.ip or "", arg=3.5)
+    pcap, out = exchange(net, t, tmp_path / f"syn{int(fault)}.pcap", "connect", arg=3.5)
     findings = diagnose(pcap)
     if not fault:
         assert out == "received 19", out
@@ -441,8 +445,7 @@ def test_connection_refused_nothing_listens(net: Network, tmp_path: Path, fault:
     t = two_hosts(net)
     if not fault:
         server(net, t.server, "answer", 0)
-    with net.capture(tmp_path / f"refused{int(fault)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "connect", t.server.ip or "", arg=3)
+    pcap, out = exchange(net, t, tmp_path / f"refused{int(fault)}.pcap", "connect", arg=3)
     findings = diagnose(pcap)
     if not fault:
         assert out == "received 19", out
@@ -459,8 +462,7 @@ def test_reset_by_the_server(net: Network, tmp_path: Path, fault: bool) -> None:
     """The server aborts an established connection (SO_LINGER 0 close) instead of closing it."""
     t = two_hosts(net)
     server(net, t.server, "reset" if fault else "send", 0 if fault else 1000)
-    with net.capture(tmp_path / f"reset{int(fault)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "get", t.server.ip or "")
+    pcap, out = exchange(net, t, tmp_path / f"reset{int(fault)}.pcap", "get")
     findings = diagnose(pcap)
     if not fault:
         assert out == "received 1000", out
@@ -481,8 +483,7 @@ def test_retransmissions_on_a_lossy_router(net: Network, tmp_path: Path, fault: 
     if fault:
         drop_every(net, t.r1, t.server.ip or "", 25)
     server(net, t.server, "send", 500_000)
-    with net.capture(tmp_path / f"loss{int(fault)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "get", t.server.ip or "")
+    pcap, out = exchange(net, t, tmp_path / f"loss{int(fault)}.pcap", "get")
     assert out == "received 500000", out
     findings = diagnose(pcap)
     if not fault:
@@ -497,8 +498,7 @@ def test_retransmissions_on_a_lossy_router(net: Network, tmp_path: Path, fault: 
 def test_zero_window_from_a_client_that_stops_reading(net: Network, tmp_path: Path, fault: bool) -> None:
     t = two_hosts(net)
     server(net, t.server, "send", 300_000)
-    with net.capture(tmp_path / f"zw{int(fault)}.pcap", t.client.ifaces[0]) as pcap:
-        out = client(net, t.client, "stall" if fault else "get", t.server.ip or "", arg=2)
+    pcap, out = exchange(net, t, tmp_path / f"zw{int(fault)}.pcap", "stall" if fault else "get", arg=2)
     assert out == "received 300000", out
     findings = diagnose(pcap)
     if not fault:

@@ -42,12 +42,17 @@ def require(tools: tuple[str, ...] | list[str] = (), modules: tuple[str, ...] | 
         unavailable(f"not installed: {', '.join(gone)}")
 
 
-@pytest.fixture(scope="session")
-def netns_ok() -> None:
+def require_netns(tools: tuple[str, ...] | list[str]) -> None:
+    """Namespaces can be made here and ``tools`` are on PATH, else skip (fail in CI)."""
     why = netns_works()
     if why:
         unavailable(why)
-    require(BASE_TOOLS)
+    require(tools)
+
+
+@pytest.fixture(scope="session")
+def netns_ok() -> None:
+    require_netns(BASE_TOOLS)
 
 
 @pytest.fixture
