@@ -597,3 +597,20 @@ def test_a_lone_fin_sent_again_is_no_retransmission_problem(tmp_path, resends, r
     fins = _close_with_fin_resent(conn2, t2 + 300, resends)
     found2 = of(judge(cap2.write(tmp_path / "u.pcap")), "tcp.retransmissions")
     assert len(found2) == 1 and found2[0].frames == ([resent] + (fins if reported else []))
+
+
+def test_spurious_retransmissions_are_named_as_such(tmp_path):
+    """A segment the receiver had already acknowledged, sent again: not loss (tshark: spurious)."""
+    cap = Capture()
+    conn = Conn(cap)
+    t = conn.handshake(0)
+    conn.send(conn.c, t + 1, 100)
+    first = conn.s.nxt
+    conn.send(conn.s, t + 52, 1000)
+    conn.ack(conn.c, t + 53, 65535)                                   # acknowledged ...
+    again = conn.send(conn.s, t + 300, 1000, seq=first, what="resent")  # ... and sent again all the same
+    path = cap.write(tmp_path / "t.pcap")
+    assert tshark_frames(path, "tcp.analysis.spurious_retransmission") == [again]
+    [f] = of(judge(path), "tcp.retransmissions")
+    assert f.frames == [again] and f.details["spurious"] == 1
+    assert f.summary.endswith(", 1 spurious") and "receiver already had that data" in f.explanation

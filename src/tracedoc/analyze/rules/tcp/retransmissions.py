@@ -26,6 +26,7 @@ def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     length, _ = values(ev.tbl, "tcp.len")
     bare_fin = mask & ((flags & 0x01) != 0) & (length == 0)
     fins = per_session(ev, bare_fin)
+    spurious_of = per_session(ev, flagged(ev, "tcp.analysis.spurious_retransmission"))
     rows = {r["sid"]: r for r in session_list(ev)}
     out = []
     for sid, frames in per_session(ev, mask).items():
@@ -37,17 +38,25 @@ def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
             continue
         total = (r["packets_in"] or 0) + (r["packets_out"] or 0)
         rate = len(frames) / total if total else 0.0
+        spurious = len(set(spurious_of.get(sid, [])) & set(frames))
+        why = ("Segments were sent again because the sender saw no acknowledgment in time (or duplicate ACKs "
+               "said one was lost): packet loss on the path (congestion, a bad link, a full queue), or "
+               "packets dropped by a middle box. Each one stalls the connection for a round trip or a timeout.")
+        if spurious:
+            why += (f" {spurious} of them were spurious: the receiver already had that data (its ACKs or "
+                    "D-SACK say so), so those were not lost but reordered on the path or acknowledged later "
+                    "than the sender's timer allowed.")
         out.append(Finding(
             "tcp.retransmissions", "Session Errors", "error" if rate >= p["error_rate"] else "warning",
             f"{len(frames)} retransmission(s) ({rate:.1%} of its packets) on {r['initiator_ip']}:"
-            f"{r['initiator_port']} -> {server(r)}",
-            "Segments were sent again because the sender saw no acknowledgment in time (or duplicate ACKs "
-            "said one was lost): packet loss on the path (congestion, a bad link, a full queue), or "
-            "packets dropped by a middle box. Each one stalls the connection for a round trip or a timeout.",
+            f"{r['initiator_port']} -> {server(r)}" + (f", {spurious} spurious" if spurious else ""),
+            why,
             "Find where the loss is: capture at both ends, check interface error and drop counters on the "
-            "path, and whether the retransmitted packets are the large ones (an MTU problem).",
-            frames, [sid], {"server": server(r), "retransmissions": len(frames), "packets": total,
-                            "rate": round(rate, 4)}))
+            "path, and whether the retransmitted packets are the large ones (an MTU problem)."
+            + (" For spurious ones, look for reordering (parallel links, load balancing per packet) and "
+               "delay spikes." if spurious else ""),
+            frames, [sid], {"server": server(r), "retransmissions": len(frames), "spurious": spurious,
+                            "packets": total, "rate": round(rate, 4)}))
     return out
 
 
