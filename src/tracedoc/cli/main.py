@@ -394,12 +394,17 @@ from tracedoc.cli.diagnose_cmd import diagnose  # noqa: E402
 from tracedoc.cli.hosts_cmd import hosts  # noqa: E402
 from tracedoc.cli.sessions_cmd import sessions  # noqa: E402
 from tracedoc.cli.times_cmd import response_times  # noqa: E402
+from tracedoc.cli.store_cmd import add, annotate, check, list_traces  # noqa: E402
 
 main.add_command(sessions)
 main.add_command(sequence)
 main.add_command(response_times)
 main.add_command(hosts)
 main.add_command(diagnose)
+main.add_command(add)
+main.add_command(list_traces)
+main.add_command(annotate)
+main.add_command(check)
 
 if __name__ == "__main__":
     main()
