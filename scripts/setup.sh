@@ -33,7 +33,9 @@ want=(tshark tcpdump
       # tests/lab: an FTP server from Debian (its users in a pam_userdb file
       # made with perl's DB_File), an HTTP client; faults injected into the
       # lab's traffic (dropped SYNs, blocked ports, ICMP filters)
-      vsftpd libpam-modules perl curl nftables)
+      vsftpd libpam-modules perl curl nftables
+      # the PDF report's Unicode font; pdftotext to read reports back in tests
+      fonts-dejavu-core poppler-utils)
 if ! command -v "$BASE_PYTHON" >/dev/null 2>&1; then
     want+=(python3 python3-venv)
 elif [ "$("$BASE_PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "/usr" ]; then

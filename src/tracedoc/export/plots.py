@@ -331,7 +331,7 @@ def io_graph_svg(tbl: pa.Table, interval_s: float | None = None, local: LocalSid
             out.append(f'<rect class="bin" data-bin="{i}" data-start="{int(cols["start"][i])}" '
                        f'data-offset="{_num(float(cols["offset"][i]))}" {numbers} x="{_n(xs[i])}" '
                        f'y="{_n(area_top)}" width="{_n(max(w, 0.1))}" height="{_n(bottom - area_top)}" '
-                       f'fill="transparent"><title>{escape(tip)}</title></rect>')
+                       f'fill="none" pointer-events="all"><title>{escape(tip)}</title></rect>')
         out.append("</g>")
     return _close(out)
 
