@@ -396,6 +396,7 @@ from tracedoc.cli.sessions_cmd import sessions  # noqa: E402
 from tracedoc.cli.times_cmd import response_times  # noqa: E402
 from tracedoc.cli.store_cmd import add, annotate, check, list_traces  # noqa: E402
 from tracedoc.cli.export_cmd import export, report  # noqa: E402
+from tracedoc.cli.serve_cmd import serve  # noqa: E402
 
 main.add_command(sessions)
 main.add_command(sequence)
@@ -408,6 +409,7 @@ main.add_command(annotate)
 main.add_command(check)
 main.add_command(export)
 main.add_command(report)
+main.add_command(serve)
 
 if __name__ == "__main__":
     main()

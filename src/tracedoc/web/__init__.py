@@ -1,0 +1,1 @@
+"""The workbench in a browser: ``tracedoc serve`` (see :mod:`tracedoc.web.app`)."""
