@@ -573,8 +573,8 @@ def _close_with_fin_resent(conn: Conn, t: float, resends: int) -> list[int]:
     return copies
 
 
-@pytest.mark.parametrize("resends, reported", [(1, False), (2, True)])
-def test_a_lone_fin_sent_again_is_no_retransmission_problem(tmp_path, resends, reported):
+@pytest.mark.parametrize("resends, as_loss", [(1, False), (2, True)])
+def test_a_lone_fin_sent_again_is_no_retransmission_problem(tmp_path, resends, as_loss):
     cap = Capture()
     conn = Conn(cap)
     t = conn.handshake(0)
@@ -583,20 +583,25 @@ def test_a_lone_fin_sent_again_is_no_retransmission_problem(tmp_path, resends, r
     conn.ack(conn.c, t + 53, 65535)
     copies = _close_with_fin_resent(conn, t + 60, resends)
     path = cap.write(tmp_path / "t.pcap")
-    # tshark flags every copy a retransmission; the rule leaves out one alone.
+    # tshark flags every copy a retransmission: the rule reports each time, but one alone is a late ACK
+    # of the close, for information (TERM Packets), not a Session Error.
     assert tshark_frames(path, "tcp.analysis.retransmission") == copies
-    found = of(judge(path), "tcp.retransmissions")
-    assert bool(found) == reported
-    if reported:
-        assert found[0].frames == copies
-    # A data retransmission on the same kind of connection is always counted, lone FIN or not.
+    [found] = of(judge(path), "tcp.retransmissions")
+    assert found.frames == copies
+    if as_loss:
+        assert found.category == "Session Errors" and found.severity in ("warning", "error")
+    else:
+        assert (found.category, found.severity) == ("TERM Packets", "info")
+        assert found.details["closing_only"] is True and "no data was resent" in found.summary
+    # A data retransmission on the same kind of connection makes it a Session Error, lone FIN or not.
     cap2 = Capture()
     conn2 = Conn(cap2)
     t2 = conn2.handshake(0)
     resent = lossy_exchange(conn2, t2)
     fins = _close_with_fin_resent(conn2, t2 + 300, resends)
     found2 = of(judge(cap2.write(tmp_path / "u.pcap")), "tcp.retransmissions")
-    assert len(found2) == 1 and found2[0].frames == ([resent] + (fins if reported else []))
+    assert len(found2) == 1 and found2[0].category == "Session Errors"
+    assert found2[0].frames == ([resent] + (fins if as_loss else []))
 
 
 def test_spurious_retransmissions_are_named_as_such(tmp_path):

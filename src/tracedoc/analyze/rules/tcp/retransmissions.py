@@ -1,9 +1,12 @@
 """``tcp.retransmissions``: connections with retransmitted segments (Wireshark's
 retransmission, fast and spurious retransmission flags), warning or error by rate.
 
-A bare FIN (no data) sent again once is left out: the peer delayed its ACK
-of the close, which delays no data (busy hosts do it now and then; two or
-more, ``min_fin_retransmissions``, say the close is really being lost)."""
+A bare FIN (no data) sent again once is not loss worth a Session Error: the
+peer acknowledged the close later than the sender's timer allowed (busy
+hosts do it now and then) and no data waited on it.  A connection whose only
+retransmission is that is reported under TERM Packets, for information; two
+or more (``min_fin_retransmissions``) say the close is really being lost and
+count with the rest."""
 
 from __future__ import annotations
 
@@ -31,10 +34,16 @@ def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     out = []
     for sid, frames in per_session(ev, mask).items():
         r = rows.get(sid)
+        if r is None:
+            continue
         closing = fins.get(sid, [])
-        if 0 < len(closing) < p["min_fin_retransmissions"]:
-            frames = [f for f in frames if f not in set(closing)]
-        if r is None or not frames or len(frames) < p["min_retransmissions"]:
+        lone = closing if 0 < len(closing) < p["min_fin_retransmissions"] else []
+        frames = [f for f in frames if f not in set(lone)]
+        if not frames:
+            if len(lone) >= p["min_retransmissions"]:
+                out.append(_close_only(r, sid, lone))
+            continue
+        if len(frames) < p["min_retransmissions"]:
             continue
         total = (r["packets_in"] or 0) + (r["packets_out"] or 0)
         rate = len(frames) / total if total else 0.0
@@ -60,9 +69,20 @@ def retransmissions(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     return out
 
 
+def _close_only(r: dict, sid: int, fins: list[int]) -> Finding:
+    return Finding(
+        "tcp.retransmissions", "TERM Packets", "info",
+        f"FIN sent again at the close of {r['initiator_ip']}:{r['initiator_port']} -> {server(r)} "
+        f"({len(fins)} time(s); no data was resent)",
+        "Only the closing FIN was sent again: the peer acknowledged the close later than the sender's "
+        "retransmission timer allowed (a delayed ACK, a busy host). No data waited on it.",
+        "Nothing to do unless it happens on many connections; then look at the peer's load.",
+        fins, [sid], {"server": server(r), "retransmissions": len(fins), "closing_only": True})
+
+
 RULE = Rule("tcp.retransmissions", "Session Errors", "TCP retransmissions",
          (Param("min_retransmissions", 1, "report a connection with at least this many retransmitted segments"),
-          Param("min_fin_retransmissions", 2, "bare FINs sent again on one connection that count (fewer: "
-                                              "a delayed ACK of the close, left out)"),
+          Param("min_fin_retransmissions", 2, "bare FINs sent again on one connection that count as loss "
+                                              "(fewer: a late ACK of the close, reported under TERM Packets)"),
           Param("error_rate", 0.02, "share of a connection's packets retransmitted that makes it an error, "
                                     "not a warning")), retransmissions)
