@@ -35,7 +35,10 @@ want=(tshark tcpdump
       # lab's traffic (dropped SYNs, blocked ports, ICMP filters)
       vsftpd libpam-modules perl curl nftables
       # the PDF report's Unicode font; pdftotext to read reports back in tests
-      fonts-dejavu-core poppler-utils)
+      fonts-dejavu-core poppler-utils
+      # tests/browser: the workbench in a real headless browser (driven by
+      # playwright, which downloads no browser of its own)
+      chromium)
 if ! command -v "$BASE_PYTHON" >/dev/null 2>&1; then
     want+=(python3 python3-venv)
 elif [ "$("$BASE_PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "/usr" ]; then
