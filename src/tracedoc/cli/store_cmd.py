@@ -92,8 +92,9 @@ def csv_cell(value: object) -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Tag the traces; repeat for more.")
 @click.option("--note", metavar="TEXT", help="A note about the traces.")
-@click.option("--cache", is_flag=True,
-              help="Decode every packet now and keep the table, so the first view opens at once.")
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="Decode every packet now and keep the table, so every view (tracedoc serve's first "
+                   "page of a big trace too) opens at once; --no-cache only records the file's facts.")
 @inventory_option
 def add(files: tuple[str, ...], tags: tuple[str, ...], note: str | None, cache: bool, inventory: str | None) -> None:
     """Add trace files to the inventory; prints their ids, one a line.
