@@ -13,7 +13,6 @@ import pytest
 import tracedoc
 from tests.support.corpus import CORPUS, have_corpus, have_tshark
 from tracedoc.analyze import ftp_data
-from tracedoc.analyze.derived import Packets
 from tracedoc.analyze.sessions import SESSION_COLUMNS, build_sessions
 
 FTP = CORPUS / "zeek/testing/btest/Traces/ftp"

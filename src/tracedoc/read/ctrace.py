@@ -760,7 +760,6 @@ class _RecordParser:
     def data_record(self, last_date: tuple[tuple[int, int, int], str] | None, last_ts: int | None) -> _Packet:
         """A Data Trace record: the socket data a job read or wrote (not an
         IP packet), and the socket's facts."""
-        rec = self.rec
         self.feed()
         tr = self.ctx["trace"]
         lln, direction, _kind_, jobname, _device, full, abbrev = self._link_facts("Jobname")
