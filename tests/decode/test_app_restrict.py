@@ -92,3 +92,24 @@ def test_skip_opaque_keeps_every_handshake_and_alert(rel: str) -> None:
             elif c == "tls.record.content_type" and x is not None:
                 sealed += 1
     print(f"{rel}: {sealed} sealed TLS records not decoded")
+
+
+@pytest.mark.parametrize("rel", MIXED if have_corpus() else [])
+def test_details_with_the_frames_protocols_only_equal_the_full_decode(rel: str) -> None:
+    """Packet Details told which application protocols a frame carries (the
+    web UI knows them from the table) decode only those on the way: every
+    such frame's details equal those of the full decode."""
+    import datetime as dt
+
+    from tracedoc.cli.details_cmd import collect, json_object
+
+    path = CORPUS / rel
+    tbl = tracedoc.open(path).table(["frame.number", "tracedoc.app"])
+    carrying = [(int(n), list(a)) for n, a in zip(tbl["frame.number"].to_pylist(), tbl["tracedoc.app"].to_pylist())
+                if a]
+    assert carrying
+    full, _, _ = collect(tracedoc.open(path), [n for n, _ in carrying])
+    by_number = {f.number: f for f in full}
+    for n, apps in carrying:
+        [fast], _, _ = collect(tracedoc.open(path), [n], apps=apps)
+        assert json_object(fast, dt.timezone.utc) == json_object(by_number[n], dt.timezone.utc), f"{rel} frame {n}"

@@ -129,7 +129,9 @@ class FrameCache:
             fr = quick_frame(path, frame, row)
         else:
             trace = tracedoc.open(path)
-            frames, read, _ended = collect(trace, [frame])
+            # The frame's protocols are known from the table: decode only theirs on the way.
+            apps = row.get("tracedoc.app") if row is not None else None
+            frames, read, _ended = collect(trace, [frame], apps=list(apps) if apps else None)
             if not frames:
                 raise LookupError(f"the trace has no frame {frame} (it has {read})")
             fr = frames[0]
