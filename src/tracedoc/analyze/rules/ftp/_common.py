@@ -117,3 +117,24 @@ def flag_frames(ev: Evidence, sid: int | None, want: int, without: int = 0) -> l
         return []
     f, has = values(ev.tbl, "tcp.flags")
     return ev.session_frames(sid, has & ((f & want) == want) & ((f & without) == 0))
+
+
+def link_frames(ev: Evidence, r: dict, announced: list[int | None]) -> list[int]:
+    """The evidence of a data-connection link: the announcing command and
+    reply (``announced``), the SYNs and resets of the data connection, and,
+    when no SYN was seen but the server said it could not connect, that
+    reply and the transfer command it answered."""
+    frames = [f for f in announced if f is not None] \
+        + flag_frames(ev, r["data_sid"], SYN, ACK) + flag_frames(ev, r["data_sid"], RST)
+    t, failed = r["transfer"], r["failed"]
+    if r["status"] == "no_syn" and failed is not None:
+        frames += [failed[0]] + ([t["request_frame"]] if t is not None else [])
+    return frames
+
+
+def link_details(r: dict) -> dict:
+    """A data-connection finding's details: the link's facts and its transfer command."""
+    t = r["transfer"]
+    return {**{k: r[k] for k in ("method", "data_ip", "data_port", "connector_ip", "status", "syns", "reply_code")},
+            "transfer": t["label"] if t is not None else None,
+            "transfer_reply": reply_code(t) if t is not None else None}

@@ -16,30 +16,23 @@ from tracedoc.analyze.diagnose import Evidence
 from tracedoc.analyze.findings import Finding
 from tracedoc.analyze.rules import Rule
 from tracedoc.analyze.rules.ftp._common import (
-    ACK,
-    RST,
-    SYN,
-    flag_frames,
+    link_details,
+    link_frames,
     links,
-    reply_code,
 )
 
 
 def active_data_syn_missing(ev: Evidence, p: dict[str, float]) -> list[Finding]:
     out = []
     for r in links(ev, {"PORT", "EPRT"}, {"no_syn", "syn_unanswered", "refused"}):
-        t = r["transfer"]
         failed = r["failed"]
         if r["status"] == "no_syn" and failed is None:
             continue
         seen = {"syn_unanswered": "its SYN(s) got no answer", "refused": "it was refused (RST)",
                 "no_syn": f"the server could not connect ({failed[1] if failed else ''}) and no SYN was seen"
                 }[r["status"]]
-        frames = [f for f in (r["command_frame"], r["reply_frame"]) if f is not None] \
-            + flag_frames(ev, r["data_sid"], SYN, ACK) + flag_frames(ev, r["data_sid"], RST)
-        if r["status"] == "no_syn" and failed is not None:
-            # No SYN to show: the server's own word that it could not connect is the proof.
-            frames += [failed[0]] + ([t["request_frame"]] if t is not None else [])
+        # With no SYN to show, the server's own word that it could not connect is the proof.
+        frames = link_frames(ev, r, [r["command_frame"], r["reply_frame"]])
         out.append(Finding(
             "ftp.active_data_syn_missing", "Session Errors", "error",
             f"Active FTP data connection to {r['data_ip']}:{r['data_port']} never opened: {seen}",
@@ -53,10 +46,7 @@ def active_data_syn_missing(ev: Evidence, p: dict[str, float]) -> list[Finding]:
                          "announced address is not reachable from the server (NAT)."}[r["status"]],
             "Use passive mode (PASV/EPSV), or open the client's firewall for the server's data connection.",
             frames, [s for s in (r["control_sid"], r["data_sid"]) if s],
-            {**{k: r[k] for k in ("method", "data_ip", "data_port", "connector_ip", "status", "syns", "reply_code")},
-             "transfer": t["label"] if t is not None else None,
-             "transfer_reply": reply_code(t) if t is not None else None},
-            key=f"ftp.active_data_syn_missing:{r['announce_frame']}"))
+            link_details(r), key=f"ftp.active_data_syn_missing:{r['announce_frame']}"))
     return out
 
 

@@ -17,12 +17,9 @@ from tracedoc.analyze.diagnose import Evidence
 from tracedoc.analyze.findings import Finding
 from tracedoc.analyze.rules import Rule
 from tracedoc.analyze.rules.ftp._common import (
-    ACK,
-    RST,
-    SYN,
-    flag_frames,
+    link_details,
+    link_frames,
     links,
-    reply_code,
 )
 
 
@@ -37,10 +34,7 @@ def passive_data_connect_failed(ev: Evidence, p: dict[str, float]) -> list[Findi
         what = {"syn_unanswered": "the client's SYNs got no answer", "refused": "the server refused it (RST)",
                 "no_syn": f"no SYN was seen and the server answered {failed[1]}" if failed
                 else "the client never tried"}[r["status"]]
-        frames = [f for f in (r["command_frame"], r["announce_frame"]) if f is not None] \
-            + flag_frames(ev, r["data_sid"], SYN, ACK) + flag_frames(ev, r["data_sid"], RST)
-        if r["status"] == "no_syn" and failed is not None:
-            frames += [failed[0]] + ([t["request_frame"]] if t is not None else [])
+        frames = link_frames(ev, r, [r["command_frame"], r["announce_frame"]])
         out.append(Finding(
             "ftp.passive_data_connect_failed", "Session Errors",
             "error" if r["status"] != "no_syn" or waited else "warning",
@@ -57,10 +51,7 @@ def passive_data_connect_failed(ev: Evidence, p: dict[str, float]) -> list[Findi
             "Open the server's passive port range on its firewall (and configure that range on the server), "
             "or check the address it announces behind NAT.",
             frames, [s for s in (r["control_sid"], r["data_sid"]) if s],
-            {**{k: r[k] for k in ("method", "data_ip", "data_port", "connector_ip", "status", "syns", "reply_code")},
-             "transfer": t["label"] if t is not None else None,
-             "transfer_reply": reply_code(t) if t is not None else None},
-            key=f"ftp.passive_data_connect_failed:{r['announce_frame']}"))
+            link_details(r), key=f"ftp.passive_data_connect_failed:{r['announce_frame']}"))
     return out
 
 
