@@ -18,7 +18,6 @@ from tests.support.corpus import CORPUS, have_corpus
 from tracedoc.analyze.diagnose import Evidence, diagnose, diagnosis_columns
 from tracedoc.analyze.rules import all_rules, settings
 from tracedoc.analyze.summary import infer_local
-from tracedoc.cli.diagnose_cmd import _joined
 from tracedoc.trace import BackgroundTable, split_columns
 
 from tests.analyze.test_diagnose import SAMPLE
@@ -42,7 +41,7 @@ def _split(path, groups: int) -> list[dict]:  # type: ignore[no-untyped-def]
     try:
         tbl = tracedoc.open(path).table(rest)
         ev = Evidence(tbl, infer_local(tbl), app_pending=True)
-        found = diagnose(ev, rules, settings(rules, []), app=lambda: _joined([b.result() for b in bgs]))
+        found = diagnose(ev, rules, settings(rules, []), app=lambda: [b.result() for b in bgs])
     finally:
         for b in bgs:
             b.close()

@@ -37,15 +37,16 @@ class Evidence:
         self.local = local
         self.app_pending = app_pending
 
-    def complete(self, app: pa.Table) -> None:
-        """Add the application columns (same rows, in order)."""
-        if app.num_rows != self.tbl.num_rows:
-            raise RuntimeError(f"the application columns have {app.num_rows} rows, the packet table "
-                               f"{self.tbl.num_rows}")
+    def complete(self, apps: list[pa.Table]) -> None:
+        """Add the application columns (tables of the same rows, in order)."""
         tbl = self.tbl
-        for name in app.column_names:
-            if name not in tbl.column_names:
-                tbl = tbl.append_column(app.schema.field(name), app[name])
+        for app in apps:
+            if app.num_rows != tbl.num_rows:
+                raise RuntimeError(f"the application columns have {app.num_rows} rows, the packet table "
+                                   f"{tbl.num_rows}")
+            for name in app.column_names:
+                if name not in tbl.column_names:
+                    tbl = tbl.append_column(app.schema.field(name), app[name])
         self.tbl = tbl
         self.app_pending = False
         self.__dict__.pop("_values", None)   # columns read while they were missing
@@ -248,12 +249,12 @@ def _nest(found: list[Finding]) -> list[Finding]:
 
 
 def diagnose(ev: Evidence, rules: list[Rule], settings: dict[str, dict[str, float]],
-             min_severity: str = "info", app: Callable[[], pa.Table] | None = None) -> list[Finding]:
+             min_severity: str = "info", app: Callable[[], list[pa.Table]] | None = None) -> list[Finding]:
     """Every finding of ``rules`` on ``ev``, deduplicated, symptoms nested
     under their causes, and in report order.
 
     ``app``: ``ev`` is app-pending and this gives the application columns
-    (waiting for them).  Rules that do not read them run first, the others
+    (tables of the same rows; waiting for them).  Rules that do not read them run first, the others
     once they are there.
     """
     found: list[Finding] = []

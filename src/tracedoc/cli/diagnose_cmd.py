@@ -74,7 +74,7 @@ def diagnose(file: str, display_filter: str | None, local: str | None, fmt: str,
             tbl = load_table(trace, rest)
             ev = Evidence(tbl, infer_local(tbl, local), app_pending=True)
             ev.sessions  # noqa: B018 - built while the other processes decode
-            findings = run(ev, rules, conf, min_severity, app=lambda: _joined([b.result() for b in bgs]))
+            findings = run(ev, rules, conf, min_severity, app=lambda: [b.result() for b in bgs])
         finally:
             for b in bgs:
                 b.close()
@@ -117,14 +117,6 @@ def _symptoms(con, symptoms, indent: str) -> None:  # type: ignore[no-untyped-de
         if len(same) > len(shown):
             con.print(f"{indent}Explains: {len(same) - len(shown)} more {escape(rule)} finding(s) like these "
                       "(--format json lists them)")
-
-
-def _joined(tables):  # type: ignore[no-untyped-def]
-    out = tables[0]
-    for t in tables[1:]:
-        for name in t.column_names:
-            out = out.append_column(t.schema.field(name), t[name])
-    return out
 
 
 def _spare_cores(trace) -> int:  # type: ignore[no-untyped-def]
